@@ -1,0 +1,1 @@
+"""Built-in backbones: the DANN paper's digit and sign networks, a LeNet, and any timm model."""

@@ -1,0 +1,1 @@
+"""DANN (Ganin & Lempitsky 2015): domain-adversarial training through a gradient-reversal layer."""

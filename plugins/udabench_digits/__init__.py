@@ -1,0 +1,1 @@
+"""Built-in digit datasets (MNIST, USPS, MNIST-M, SVHN, SynDigits) and their adaptation tasks."""

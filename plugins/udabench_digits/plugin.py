@@ -1,0 +1,52 @@
+"""Registers the digit datasets and the digit adaptation tasks with their protocols."""
+
+from udabench.hookspecs import hookimpl
+from udabench.specs import DatasetSpec, TaskSpec
+from udabench_digits.reported import reported_for
+
+DIGITS = tuple(str(d) for d in range(10))
+# No revision hash of these hub copies could be verified offline; "main" is recorded as such.
+UNPINNED = "main"
+
+
+@hookimpl
+def udabench_datasets():
+    return [
+        DatasetSpec("mnist", "MNIST handwritten digits", "ylecun/mnist", UNPINNED, ("train", "test"),
+                    DIGITS, (28, 28), 1, {"train": 60000, "test": 10000},
+                    homepage="http://yann.lecun.com/exdb/mnist"),
+        DatasetSpec("usps", "USPS handwritten digits", "flwrlabs/usps", UNPINNED, ("train", "test"),
+                    DIGITS, (16, 16), 1, {"train": 7291, "test": 2007},
+                    homepage="https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass.html#usps"),
+        DatasetSpec("mnistm", "MNIST-M: MNIST digits blended over BSDS500 patches", "Mike0307/MNIST-M",
+                    UNPINNED, ("train", "test"), DIGITS, (32, 32), 3, {"train": 59001, "test": 9001},
+                    homepage="http://yaroslav.ganin.net"),
+        DatasetSpec("svhn", "SVHN cropped house-number digits", "ufldl-stanford/svhn", UNPINNED,
+                    ("train", "test", "extra"), DIGITS, (32, 32), 3,
+                    {"train": 73257, "test": 26032, "extra": 531131}, hub_config="cropped_digits",
+                    local_loader="udabench_digits.archives:load_svhn_mat",
+                    homepage="http://ufldl.stanford.edu/housenumbers"),
+        DatasetSpec("syndigits", "SynDigits: synthetic digits of Ganin & Lempitsky 2015", None, UNPINNED,
+                    ("train", "test"), DIGITS, (32, 32), 3, {"train": 479400, "test": 9553},
+                    local_loader="udabench_digits.archives:load_syndigits_mat",
+                    homepage="http://yaroslav.ganin.net (SynNumbers, synth_train_32x32.mat)"),
+    ]
+
+
+def _task(name, source, target, resolution, channels, backbone, description):
+    mean = (0.5,) * channels
+    return TaskSpec(name, source, target, resolution, channels, backbone, mean=mean, std=mean,
+                    suite="digits", description=description, reported=reported_for(name))
+
+
+@hookimpl
+def udabench_tasks():
+    return [
+        _task("mnist-usps", "mnist", "usps", 28, 1, "dann-digits", "MNIST -> USPS, 28x28 grey"),
+        _task("usps-mnist", "usps", "mnist", 28, 1, "dann-digits", "USPS -> MNIST, 28x28 grey"),
+        _task("mnist-mnistm", "mnist", "mnistm", 28, 3, "dann-digits",
+              "MNIST -> MNIST-M, 28x28 RGB (MNIST replicated to 3 channels)"),
+        _task("svhn-mnist", "svhn", "mnist", 32, 3, "dann-svhn", "SVHN -> MNIST, 32x32 RGB"),
+        _task("mnist-svhn", "mnist", "svhn", 32, 3, "dann-svhn", "MNIST -> SVHN, 32x32 RGB"),
+        _task("syndigits-svhn", "syndigits", "svhn", 32, 3, "dann-svhn", "SynDigits -> SVHN, 32x32 RGB"),
+    ]

@@ -1,0 +1,1 @@
+"""Source-only baseline: the task model trained on labelled source data alone."""

@@ -1,0 +1,78 @@
+"""Hyperparameters: shared defaults, ``--set name=value`` parsing and checking (no torch here)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from udabench.errors import UdabenchError, unknown_name_error
+
+# The task-model recipe several methods share: SGD with DANN's annealing, a batch-normed
+# bottleneck before the linear head. Methods copy these and add their own.
+TASK_MODEL_HPARAMS: dict[str, Any] = {
+    "lr": 0.01,
+    "momentum": 0.9,
+    "weight_decay": 1e-3,
+    "nesterov": True,
+    "lr_schedule": "dann",
+    "bottleneck_dim": 256,
+    "dropout": 0.5,
+}
+TASK_MODEL_HELP: dict[str, str] = {
+    "lr": "initial SGD learning rate",
+    "momentum": "SGD momentum",
+    "weight_decay": "SGD weight decay",
+    "nesterov": "Nesterov momentum",
+    "lr_schedule": "'dann': lr / (1 + 10 p)^0.75 over progress p; 'constant'",
+    "bottleneck_dim": "width of the batch-normed bottleneck between backbone and head",
+    "dropout": "dropout after the bottleneck",
+}
+LR_SCHEDULES = ("dann", "constant")
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def coerce(name: str, text: str, default: Any) -> Any:
+    """Read ``text`` as a value of the same type as ``default``."""
+    try:
+        if isinstance(default, bool):
+            lowered = text.strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        kind = type(default).__name__
+        raise UdabenchError(f"hyperparameter '{name}' takes a {kind}, not '{text}'") from None
+    return text
+
+
+def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
+    """``["lr=0.1", ...]`` -> ``{"lr": "0.1"}``, rejecting anything without a name and a value."""
+    parsed: dict[str, str] = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UdabenchError(f"expected NAME=VALUE, got '{item}'")
+        parsed[name.strip()] = value.strip()
+    return parsed
+
+
+def resolve(method: str, defaults: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults with overrides applied and checked; unknown names are an error."""
+    values = dict(defaults)
+    for name, text in overrides.items():
+        if name not in defaults:
+            raise unknown_name_error(f"hyperparameter of method '{method}'", name, defaults)
+        values[name] = coerce(name, text, defaults[name])
+    for name, value in values.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise UdabenchError(f"hyperparameter '{name}' must not be negative (got {value})")
+    if "lr_schedule" in values and values["lr_schedule"] not in LR_SCHEDULES:
+        raise UdabenchError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not '{values['lr_schedule']}'")
+    return values

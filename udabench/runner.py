@@ -1,0 +1,372 @@
+"""One run: (method, task, seed, config) -> trained model, metrics, timings, checkpoint.
+
+``prepare`` resolves names, hyperparameters and data locations without importing torch, so bad
+input fails fast; ``execute`` loads the data, trains phase by phase, handing each phase only what
+its inputs allow, and evaluates on the target and source test splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from udabench import hparams as hparams_module
+from udabench.data.loading import DataSource, resolve_source
+from udabench.errors import UdabenchError
+from udabench.plugins import Registry
+from udabench.specs import BackboneSpec, MethodSpec, TaskSpec, load_object
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for, as the CLI (or a sweep) hands it over."""
+
+    method: str
+    task: str
+    seed: int = 0
+    steps: int = 3000
+    batch_size: int = 128
+    device: str = "auto"
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    backbone: str | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+    data_root: str | None = None
+    eval_batch_size: int = 1024
+    log_every: int = 50
+    progress: bool = True
+
+
+@dataclass
+class PreparedRun:
+    method: MethodSpec
+    task: TaskSpec
+    backbone: BackboneSpec
+    backbone_name: str
+    hparams: dict[str, Any]
+    sources: dict[str, DataSource]
+    config: dict[str, Any]
+    key: str
+
+    @property
+    def run_id(self) -> str:
+        return self.key[:12]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    key: str
+    method: str
+    task: str
+    seed: int
+    config: dict[str, Any]
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    device: str = ""
+    error: str | None = None
+    checkpoint: str | None = None
+
+
+class RunFailed(UdabenchError):
+    """Training stopped (for instance a loss became NaN); ``result`` holds what is known."""
+
+    def __init__(self, message: str, result: RunResult):
+        super().__init__(message)
+        self.result = result
+
+
+def run_key(method: str, task: str, seed: int, config: Mapping[str, Any]) -> str:
+    """The identity of a run: a hash of what determines its outcome."""
+    payload = json.dumps({"method": method, "task": task, "seed": seed, "config": config},
+                         sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
+    """Check every name and value of ``request`` and resolve its data, without importing torch."""
+    method = registry.get("methods", request.method)
+    task = registry.get("tasks", request.task)
+    if request.steps <= 0:
+        raise UdabenchError(f"--steps must be positive (got {request.steps})")
+    if request.batch_size <= 0:
+        raise UdabenchError(f"--batch-size must be positive (got {request.batch_size})")
+    if request.device not in DEVICES:
+        raise UdabenchError(f"--device must be one of {', '.join(DEVICES)} (got '{request.device}')")
+    backbone_name = request.backbone or task.backbone
+    backbone = registry.get("backbones", backbone_name)
+    values = hparams_module.resolve(method.name, method.hparams, request.overrides)
+    phase_steps = {}
+    for phase in method.phases:
+        steps = values[phase.steps_param] if phase.steps_param else request.steps
+        if steps <= 0:
+            raise UdabenchError(f"phase '{phase.name}' of '{method.name}' needs a positive step count")
+        phase_steps[phase.name] = steps
+
+    known_datasets = {task.source, task.target}
+    for name in request.data:
+        if name not in known_datasets:
+            raise UdabenchError(
+                f"--data names '{name}', but task '{task.name}' uses {task.source} and {task.target}"
+            )
+    sources = {}
+    for name in (task.source, task.target):
+        spec = registry.get("datasets", name)
+        data_root = request.data_root or os.environ.get("UDABENCH_DATA")
+        sources[name] = resolve_source(spec, request.data.get(name), data_root)
+
+    config = {
+        "steps": request.steps,
+        "phase_steps": phase_steps,
+        "batch_size": request.batch_size,
+        "backbone": backbone_name,
+        "hparams": values,
+        "data": {name: source.fingerprint for name, source in sources.items()},
+    }
+    key = run_key(method.name, task.name, request.seed, config)
+    return PreparedRun(method, task, backbone, backbone_name, values, sources, config, key)
+
+
+def resolve_device(requested: str):
+    import torch
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UdabenchError(
+            f"--device cuda: CUDA is not available here (torch {torch.__version__}); use --device cpu"
+        )
+    return torch.device(requested)
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+class IndexSampler:
+    """Endless shuffled passes over ``n`` indices, drawn from a seeded generator, on ``device``."""
+
+    def __init__(self, n: int, batch_size: int, generator, device):
+        self.n, self.batch_size, self.generator, self.device = n, batch_size, generator, device
+        self.order = self._permutation()
+        self.position = 0
+
+    def _permutation(self):
+        import torch
+
+        return torch.randperm(self.n, generator=self.generator).to(self.device)
+
+    def next(self):
+        import torch
+
+        pieces, wanted = [], self.batch_size
+        while wanted:
+            if self.position == self.n:
+                self.order, self.position = self._permutation(), 0
+            take = min(wanted, self.n - self.position)
+            pieces.append(self.order[self.position:self.position + take])
+            self.position += take
+            wanted -= take
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
+
+class Normalizer:
+    """uint8 images -> float, scaled to [0, 1] and normalised with the task's mean and std."""
+
+    def __init__(self, task: TaskSpec, device):
+        import torch
+
+        channels = task.channels
+        mean = task.mean if len(task.mean) == channels else task.mean[:1] * channels
+        std = task.std if len(task.std) == channels else task.std[:1] * channels
+        self.scale = (1.0 / (255.0 * torch.tensor(std, device=device))).view(1, -1, 1, 1)
+        self.shift = (torch.tensor(mean, device=device) / torch.tensor(std, device=device)).view(1, -1, 1, 1)
+
+    def __call__(self, images):
+        return images.float() * self.scale - self.shift
+
+
+def load_task_data(prepared: PreparedRun, registry: Registry, device, progress: bool):
+    """Source and target train/test splits at the task's protocol, on ``device`` where they fit."""
+    from udabench.data.loading import load_split
+
+    task = prepared.task
+    splits = {}
+    for role, name in (("source", task.source), ("target", task.target)):
+        spec = registry.get("datasets", name)
+        for split_role, split in (("train", task.train_split), ("test", task.test_split)):
+            loaded = load_split(spec, prepared.sources[name], split, task, progress=progress)
+            splits[f"{role}_{split_role}"] = _to_device(loaded, device)
+    return splits
+
+
+def _to_device(split, device):
+    import torch
+
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if split.images.numel() > free // 4:  # leave room for training; fall back to host memory
+            return split
+    return split.to(device)
+
+
+def build_method(prepared: PreparedRun, device, num_classes: int):
+    import torch
+
+    task = prepared.task
+    backbone_factory = load_object(prepared.backbone.factory)
+    backbone_kwargs = {}
+    if prepared.backbone.name.endswith(":"):
+        backbone_kwargs["model"] = prepared.backbone_name.split(":", 1)[1]
+
+    def make_backbone():
+        return backbone_factory(task.channels, task.resolution, **backbone_kwargs)
+
+    from udabench.method import Method, MethodContext
+
+    try:
+        method_class = load_object(prepared.method.factory)
+    except Exception as exc:
+        raise UdabenchError(
+            f"method '{prepared.method.name}' cannot be imported from {prepared.method.factory}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    if not (isinstance(method_class, type) and issubclass(method_class, Method)):
+        raise UdabenchError(f"method '{prepared.method.name}': {prepared.method.factory} is not a udabench Method")
+    context = MethodContext(num_classes, task.channels, task.resolution, dict(prepared.hparams),
+                            dict(prepared.config["phase_steps"]), make_backbone, torch.device(device))
+    return method_class(context).to(device)
+
+
+def evaluate(method, split, normalize, metric_functions, num_classes, batch_size: int) -> dict[str, float]:
+    import torch
+
+    method.eval()
+    predictions = []
+    with torch.no_grad():
+        for start in range(0, len(split), batch_size):
+            images = split.images[start:start + batch_size].to(normalize.scale.device, non_blocking=True)
+            predictions.append(method.predict(normalize(images)).argmax(1))
+    method.train()
+    predicted = torch.cat(predictions).cpu()
+    labels = split.labels.cpu()
+    return {name: function(predicted, labels, num_classes) for name, function in metric_functions.items()}
+
+
+def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
+            artifact_dir: Path | None = None) -> RunResult:
+    """Train and evaluate; raises :class:`RunFailed` if training diverges."""
+    import torch
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    device = resolve_device(request.device)
+    result = RunResult(prepared.run_id, prepared.key, prepared.method.name, prepared.task.name,
+                       request.seed, prepared.config, "running", device=str(device))
+    seed_everything(request.seed)
+    splits = load_task_data(prepared, registry, device, request.progress)
+    num_classes = splits["source_train"].num_classes
+    loaded = time.perf_counter()
+
+    method = build_method(prepared, device, num_classes)
+    normalize = Normalizer(prepared.task, device)
+    generator = torch.Generator().manual_seed(request.seed)
+    samplers = {role: IndexSampler(len(splits[f"{role}_train"]), request.batch_size, generator,
+                                   splits[f"{role}_train"].images.device)
+                for role in ("source", "target")}
+
+    from udabench.method import Batch
+
+    def draw(role):
+        split = splits[f"{role}_train"]
+        indices = samplers[role].next()
+        images = normalize(split.images[indices].to(device, non_blocking=True))
+        return images, split.labels[indices].to(device, non_blocking=True)
+
+    total_steps = sum(prepared.config["phase_steps"].values())
+    bar = tqdm(total=total_steps, desc=f"{prepared.method.name} {prepared.task.name}", unit="step",
+               disable=not request.progress, file=sys.stderr, dynamic_ncols=True)
+    done = 0
+    method.train()
+    for phase in prepared.method.phases:
+        steps = prepared.config["phase_steps"][phase.name]
+        method.begin_phase(phase.name, steps)
+        sums: dict[str, Any] = {}
+        count = 0
+        for step in range(steps):
+            batch = Batch()
+            if "source" in phase.inputs:
+                batch.source_x, batch.source_y = draw("source")
+            if "target" in phase.inputs:
+                batch.target_x, _ = draw("target")  # target labels never leave the runner
+            logs = method.update(phase.name, step, batch)
+            for name, value in logs.items():
+                sums[name] = sums.get(name, 0.0) + value.detach()
+            count += 1
+            done += 1
+            if count == request.log_every or step == steps - 1:
+                record = {name: float(total) / count for name, total in sums.items()}
+                record.update(phase=phase.name, step=step + 1)
+                result.history.append(record)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if isinstance(v, float)}, refresh=False)
+                non_finite = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+                if non_finite:
+                    bar.close()
+                    result.status = "failed"
+                    result.error = (f"{', '.join(non_finite)} became {record[non_finite[0]]} in phase "
+                                    f"'{phase.name}' near step {step + 1}; lower the learning rate (--set lr=...)")
+                    result.timings = {"load_s": loaded - started, "train_s": time.perf_counter() - loaded}
+                    raise RunFailed(f"run {prepared.run_id} failed: {result.error}", result)
+                sums, count = {}, 0
+            bar.update(1)
+    bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    trained = time.perf_counter()
+
+    metric_functions = {name: load_object(spec.function) for name, spec in registry.specs["metrics"].items()}
+    target_metrics = evaluate(method, splits["target_test"], normalize, metric_functions, num_classes,
+                              request.eval_batch_size)
+    source_metrics = evaluate(method, splits["source_test"], normalize, metric_functions, num_classes,
+                              request.eval_batch_size)
+    result.metrics = {**target_metrics, **{f"source_{k}": v for k, v in source_metrics.items()}}
+    evaluated = time.perf_counter()
+
+    if artifact_dir is not None:
+        artifact_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = artifact_dir / "model.pt"
+        torch.save({k: v.detach().cpu() for k, v in method.state_dict().items()}, checkpoint)
+        result.checkpoint = str(checkpoint)
+    result.timings = {
+        "load_s": loaded - started,
+        "train_s": trained - loaded,
+        "eval_s": evaluated - trained,
+        "total_s": time.perf_counter() - started,
+        "steps_per_s": total_steps / max(trained - loaded, 1e-9),
+    }
+    result.status = "ok"
+    return result
+
+
+def load_checkpoint(path: str | os.PathLike):
+    """A run's saved weights (a state dict of tensors), read with ``weights_only=True``."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
