@@ -16,16 +16,6 @@ EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
 
 
-def _key_values(items, flag: str) -> dict[str, str]:
-    parsed = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value:
-            raise UdabenchError(f"{flag} expects NAME=VALUE, got '{item}'")
-        parsed[name] = value
-    return parsed
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="udabench",
@@ -49,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="training steps of each phase that has no step count of its own (default 3000)")
     run.add_argument("--batch-size", type=int, default=128, help="images per domain per step (default 128)")
     run.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when available; default)")
+    run.add_argument("--threads", type=int,
+                     help="CPU threads for torch (default: torch's choice; 1 is faster when several runs share "
+                          "the cores)")
     run.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
                      help="override a method hyperparameter (repeatable; 'udabench list methods -v' shows them)")
     run.add_argument("--backbone", help="override the task's backbone, e.g. lenet or timm:resnet18")
@@ -97,14 +90,16 @@ def main(argv=None) -> int:
 
 
 def cmd_run(args) -> int:
+    from udabench.hparams import parse_assignments
     from udabench.plugins import load_registry
     from udabench.runner import RunFailed, RunRequest, execute, prepare
     from udabench.store import Store, environment_versions, git_revision
 
     request = RunRequest(
         method=args.method, task=args.task, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
-        device=args.device, overrides=_key_values(args.overrides, "--set"), backbone=args.backbone,
-        data=_key_values(args.data, "--data"), data_root=args.data_root, progress=not args.no_progress,
+        device=args.device, overrides=parse_assignments(args.overrides, "--set"), backbone=args.backbone,
+        data=parse_assignments(args.data, "--data"), data_root=args.data_root, progress=not args.no_progress,
+        threads=args.threads,
     )
     registry = load_registry()
     prepared = prepare(registry, request)

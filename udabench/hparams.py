@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Mapping
 
 from udabench.errors import UdabenchError, unknown_name_error
@@ -52,13 +53,13 @@ def coerce(name: str, text: str, default: Any) -> Any:
     return text
 
 
-def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
+def parse_assignments(assignments: Iterable[str] | None, flag: str = "--set") -> dict[str, str]:
     """``["lr=0.1", ...]`` -> ``{"lr": "0.1"}``, rejecting anything without a name and a value."""
     parsed: dict[str, str] = {}
-    for item in assignments:
+    for item in assignments or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
-            raise UdabenchError(f"expected NAME=VALUE, got '{item}'")
+            raise UdabenchError(f"{flag} expects NAME=VALUE, got '{item}'")
         parsed[name.strip()] = value.strip()
     return parsed
 
@@ -71,8 +72,11 @@ def resolve(method: str, defaults: Mapping[str, Any], overrides: Mapping[str, st
             raise unknown_name_error(f"hyperparameter of method '{method}'", name, defaults)
         values[name] = coerce(name, text, defaults[name])
     for name, value in values.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            raise UdabenchError(f"hyperparameter '{name}' must not be negative (got {value})")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise UdabenchError(f"hyperparameter '{name}' must be a finite number (got {value})")
+            if value < 0:
+                raise UdabenchError(f"hyperparameter '{name}' must not be negative (got {value})")
     if "lr_schedule" in values and values["lr_schedule"] not in LR_SCHEDULES:
         raise UdabenchError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not '{values['lr_schedule']}'")
     return values

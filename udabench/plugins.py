@@ -10,9 +10,12 @@ import pluggy
 
 from udabench import hookspecs
 from udabench.errors import UdabenchError, unknown_name_error
+from udabench.specs import BackboneSpec, DatasetSpec, MethodSpec, MetricSpec, TaskSpec
 
 ENTRY_POINT_GROUP = "udabench"
 KINDS = ("datasets", "tasks", "backbones", "methods", "metrics")
+SPEC_TYPES = {"datasets": DatasetSpec, "tasks": TaskSpec, "backbones": BackboneSpec, "methods": MethodSpec,
+              "metrics": MetricSpec}
 
 
 @dataclass
@@ -71,6 +74,8 @@ def load_registry(extra_plugins=(), warn=True) -> Registry:
         dist = _distribution_name(entry_point)
         try:
             module = entry_point.load()
+            if manager.is_registered(module):  # two entry points may name one module
+                continue
             manager.register(module, name=f"{dist}:{entry_point.name}")
         except Exception as exc:  # a broken plugin must not take the others down
             registry.warnings.append(
@@ -93,6 +98,13 @@ def load_registry(extra_plugins=(), warn=True) -> Registry:
                 registry.warnings.append(
                     f"udabench: plugin from distribution '{provider}' failed in udabench_{kind}: "
                     f"{type(exc).__name__}: {exc}"
+                )
+                continue
+            wrong = [spec for spec in specs if not isinstance(spec, SPEC_TYPES[kind])]
+            if wrong:
+                registry.warnings.append(
+                    f"udabench: plugin from distribution '{provider}' returned {type(wrong[0]).__name__} from "
+                    f"udabench_{kind}, expected {SPEC_TYPES[kind].__name__}; its {kind} are ignored"
                 )
                 continue
             for spec in specs:

@@ -42,6 +42,7 @@ class RunRequest:
     data: Mapping[str, str] = field(default_factory=dict)
     data_root: str | None = None
     eval_batch_size: int = 1024
+    threads: int | None = None
     log_every: int = 50
     progress: bool = True
 
@@ -102,6 +103,8 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         raise UdabenchError(f"--steps must be positive (got {request.steps})")
     if request.batch_size <= 0:
         raise UdabenchError(f"--batch-size must be positive (got {request.batch_size})")
+    if request.threads is not None and request.threads <= 0:
+        raise UdabenchError(f"--threads must be positive (got {request.threads})")
     if request.device not in DEVICES:
         raise UdabenchError(f"--device must be one of {', '.join(DEVICES)} (got '{request.device}')")
     backbone_name = request.backbone or task.backbone
@@ -278,6 +281,8 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
 
     started = time.perf_counter()
     device = resolve_device(request.device)
+    if request.threads:
+        torch.set_num_threads(request.threads)
     result = RunResult(prepared.run_id, prepared.key, prepared.method.name, prepared.task.name,
                        request.seed, prepared.config, "running", device=str(device))
     seed_everything(request.seed)
@@ -318,6 +323,11 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                 batch.target_x, _ = draw("target")  # target labels never leave the runner
             logs = method.update(phase.name, step, batch)
             for name, value in logs.items():
+                if not isinstance(value, torch.Tensor):
+                    raise UdabenchError(
+                        f"method '{prepared.method.name}' returned {type(value).__name__} for '{name}' from "
+                        "update(); return detached scalar tensors"
+                    )
                 sums[name] = sums.get(name, 0.0) + value.detach()
             count += 1
             done += 1

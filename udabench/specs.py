@@ -24,7 +24,9 @@ class DatasetSpec:
 
     ``hub_id``/``revision`` name a Hugging Face Hub copy (``revision`` pinned where one is known);
     ``local_loader`` optionally names ``"module:function(path, split) -> (images, labels)"`` for an
-    official archive layout that is not the hub's parquet layout.
+    official archive layout that is not the hub's parquet layout; ``generator`` names
+    ``"module:function(split) -> (images, labels)"`` for data made by code (then ``revision`` versions
+    the generator). Images are uint8 HWC arrays.
     """
 
     name: str
@@ -40,6 +42,7 @@ class DatasetSpec:
     image_column: str = "image"
     label_column: str = "label"
     local_loader: str | None = None
+    generator: str | None = None
     homepage: str = ""
 
     @property

@@ -1,0 +1,43 @@
+"""Entropy minimisation: the task model, trained with source cross-entropy plus a weighted
+penalty on the entropy of its predictions for unlabelled target images.
+
+Source and target batches share one forward pass, so batch-norm statistics mix both domains.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from udabench.method import Method, TaskModel, annealed_lr_factor, set_lr, sgd
+
+
+def mean_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Mean Shannon entropy (nats) of the softmax of ``logits``, one distribution per row."""
+    log_probabilities = F.log_softmax(logits, dim=1)
+    return -(log_probabilities.exp() * log_probabilities).sum(dim=1).mean()
+
+
+class EntropyMinimization(Method):
+    def __init__(self, context):
+        super().__init__(context)
+        hp = self.hparams
+        self.model = TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
+
+    def begin_phase(self, phase, steps):
+        self.steps = steps
+        self.optimizer = sgd(self.model.parameters(), self.hparams)
+
+    def update(self, phase, step, batch):
+        if self.hparams["lr_schedule"] == "dann":
+            set_lr(self.optimizer, annealed_lr_factor(step / self.steps))
+        n_source = batch.source_x.shape[0]
+        logits = self.model(torch.cat([batch.source_x, batch.target_x]))
+        class_loss = F.cross_entropy(logits[:n_source], batch.source_y)
+        entropy = mean_entropy(logits[n_source:])
+        loss = class_loss + self.hparams["entropy_weight"] * entropy
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.detach(), "class_loss": class_loss.detach(), "entropy": entropy.detach()}
+
+    def predict(self, x):
+        return self.model(x)

@@ -1,0 +1,24 @@
+"""Registers the ``entropy-min`` method. Imports no torch: the spec names the code to load."""
+
+from udabench.hookspecs import hookimpl
+from udabench.hparams import TASK_MODEL_HELP, TASK_MODEL_HPARAMS
+from udabench.specs import MethodSpec, Phase
+
+
+@hookimpl
+def udabench_methods():
+    return [
+        MethodSpec(
+            name="entropy-min",
+            factory="udabench_example.method:EntropyMinimization",
+            setting="uda",
+            phases=(Phase("train", frozenset({"source", "target"})),),
+            hparams={**TASK_MODEL_HPARAMS, "entropy_weight": 0.1},
+            hparam_help={
+                **TASK_MODEL_HELP,
+                "entropy_weight": "weight of the mean prediction entropy on target batches",
+            },
+            description="source cross-entropy plus entropy minimisation on target predictions "
+                        "(Grandvalet & Bengio 2004)",
+        )
+    ]

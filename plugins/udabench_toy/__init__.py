@@ -1,0 +1,1 @@
+"""Digits drawn by code: a small domain-shift task that runs anywhere with no download."""

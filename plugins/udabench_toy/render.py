@@ -1,0 +1,48 @@
+"""Renders digit images with Pillow's built-in font; the same seed gives the same images."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from udabench_toy.plugin import SIZES
+
+SEEDS = {"train": 0, "test": 1}
+TARGET_SEED_OFFSET = 100  # the target domain draws other digit instances than the source
+
+
+def _digit_masks(split: str, seed_offset: int = 0):
+    """Grey digit masks (N, 28, 28) with their labels: random size, offset, rotation and stroke."""
+    rng = np.random.default_rng(SEEDS[split] + seed_offset)
+    count = SIZES[split]
+    labels = rng.integers(0, 10, size=count)
+    fonts = {size: ImageFont.load_default(size=size) for size in range(16, 25)}
+    masks = np.empty((count, 28, 28), dtype=np.uint8)
+    for index, label in enumerate(labels):
+        canvas = Image.new("L", (40, 40), 0)
+        draw = ImageDraw.Draw(canvas)
+        font = fonts[int(rng.integers(16, 25))]
+        draw.text((20 + rng.normal(0, 1.5), 20 + rng.normal(0, 1.5)), str(label), fill=255, font=font,
+                  anchor="mm", stroke_width=int(rng.integers(0, 2)), stroke_fill=255)
+        canvas = canvas.rotate(float(rng.normal(0, 12)), resample=Image.BILINEAR)
+        masks[index] = np.asarray(canvas.crop((6, 6, 34, 34)))
+    return masks, labels.astype(np.int64), rng
+
+
+def clean_digits(split: str):
+    masks, labels, _ = _digit_masks(split)
+    return list(masks[..., None]), labels
+
+
+def textured_digits(split: str):
+    masks, labels, rng = _digit_masks(split, TARGET_SEED_OFFSET)
+    count = len(labels)
+    # Smooth coloured noise as background, a random colour for the digit, blended by the mask.
+    coarse = rng.integers(0, 256, size=(count, 4, 4, 3)).astype(np.float32)
+    background = np.asarray([np.asarray(Image.fromarray(c.astype(np.uint8)).resize((28, 28), Image.BICUBIC))
+                             for c in coarse], dtype=np.float32)
+    background += rng.normal(0, 20, size=background.shape)
+    ink = rng.integers(0, 256, size=(count, 1, 1, 3)).astype(np.float32)
+    alpha = masks[..., None].astype(np.float32) / 255.0
+    images = np.clip(alpha * ink + (1 - alpha) * np.abs(background - ink * 0.5), 0, 255).astype(np.uint8)
+    return list(images), labels

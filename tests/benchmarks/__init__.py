@@ -1,0 +1,1 @@
+"""Speed benchmarks (pytest-benchmark); run with --benchmark-enable to time them."""

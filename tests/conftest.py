@@ -1,0 +1,24 @@
+"""Fixtures shared by the tests: tiny generated digit folders and an isolated results store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datagen import make_hub_folder
+
+
+@pytest.fixture(scope="session")
+def tiny_digits(tmp_path_factory) -> dict[str, Path]:
+    """``mnist``-like (28x28 grey) and ``usps``-like (16x16 grey) folders in the hub layout."""
+    root = tmp_path_factory.mktemp("digits")
+    return {
+        "mnist": make_hub_folder(root / "mnist", 28, 1, seed=1),
+        "usps": make_hub_folder(root / "usps", 16, 1, seed=2),
+    }
+
+
+@pytest.fixture
+def store_path(tmp_path) -> Path:
+    return tmp_path / "store" / "results.sqlite"

@@ -1,0 +1,65 @@
+"""Test helpers: tiny generated datasets in the Hugging Face parquet layout, and the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def digit_images(n: int, size: int, channels: int, seed: int, num_classes: int = 10):
+    """Images whose class is readable from the position of a bright bar, so a tiny model can learn."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % num_classes
+    images = rng.integers(0, 40, size=(n, size, size, channels), dtype=np.uint8)
+    for image, label in zip(images, labels):
+        row = int(label * size / num_classes)
+        image[row:row + max(1, size // num_classes), :, :] = 230
+    return images, labels
+
+
+def write_parquet_split(folder: Path, split: str, images, labels, num_classes: int = 10) -> Path:
+    import datasets
+
+    features = datasets.Features({
+        "image": datasets.Image(),
+        "label": datasets.ClassLabel(num_classes=num_classes),
+    })
+    table = datasets.Dataset.from_dict(
+        {"image": [{"bytes": png_bytes(a), "path": None} for a in images], "label": [int(x) for x in labels]},
+        features=features,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{split}-00000-of-00001.parquet"
+    table.to_parquet(str(path))
+    return path
+
+
+def make_hub_folder(folder: Path, size: int, channels: int, seed: int, n_train: int = 48, n_test: int = 30,
+                    num_classes: int = 10) -> Path:
+    for split, n, offset in (("train", n_train, 0), ("test", n_test, 1000)):
+        images, labels = digit_images(n, size, channels, seed + offset, num_classes)
+        write_parquet_split(folder, split, images, labels, num_classes)
+    return folder
+
+
+def run_cli(*args, env_extra=None, timeout=300) -> subprocess.CompletedProcess:
+    """``udabench ARGS`` as a user runs it, in a subprocess."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "udabench.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=timeout, cwd=REPO)

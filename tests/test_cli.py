@@ -1,0 +1,179 @@
+"""The command line as a user calls it: help, listing, runs, results, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from datagen import REPO, make_hub_folder, run_cli, write_parquet_split
+
+IMPORT_CHECK = """
+import sys
+from udabench.cli import main
+try:
+    main({args!r})
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("torch", "datasets", "pandas", "timm") if m in sys.modules)
+print("HEAVY", heavy, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["list", "methods"], ["list", "tasks", "-v"],
+                                  ["list", "datasets"], ["list", "backbones"], ["list", "metrics"]])
+def test_help_and_list_do_not_import_torch(args):
+    process = subprocess.run([sys.executable, "-c", IMPORT_CHECK.format(args=args)], capture_output=True,
+                             text=True, cwd=REPO, timeout=120)
+    assert "HEAVY []" in process.stderr, process.stderr
+
+
+def test_help_explains_every_run_option():
+    process = run_cli("run", "--help")
+    assert process.returncode == 0
+    for option in ("--method", "--task", "--seed", "--steps", "--batch-size", "--device", "--set", "--backbone",
+                   "--data", "--data-root", "--store", "--rerun", "--json", "--no-progress"):
+        assert option in process.stdout
+
+
+def test_list_shows_the_providing_distribution():
+    process = run_cli("list", "methods", "-v")
+    assert process.returncode == 0
+    lines = {line.split("|")[1].strip(): line for line in process.stdout.splitlines() if line.startswith("| ")}
+    assert "udabench" in lines["dann"] and "udabench" in lines["source-only"]
+    assert "trade_off = 1.0" in process.stdout  # hyperparameters with defaults
+
+
+def test_list_tasks_verbose_shows_reported_numbers():
+    process = run_cli("list", "tasks", "-v")
+    assert "DANN: 85.1" in process.stdout and "ADDA: 89.4 +- 0.2" in process.stdout
+
+
+@pytest.fixture
+def data_args(tiny_digits):
+    return ["--data", f"mnist={tiny_digits['mnist']}", "--data", f"usps={tiny_digits['usps']}"]
+
+
+def run_args(data_args, store_path, *extra):
+    return ["run", "--method", "dann", "--task", "mnist-usps", *data_args, "--device", "cpu", "--steps", "3",
+            "--batch-size", "8", "--store", store_path, "--set", "bottleneck_dim=16", "--set", "discriminator_dim=16",
+            *extra]
+
+
+def stored_rows(store_path):
+    if not store_path.exists():
+        return 0
+    with sqlite3.connect(store_path) as connection:
+        return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
+def test_run_json_is_one_object_and_progress_stays_on_stderr(data_args, store_path):
+    process = run_cli(*run_args(data_args, store_path, "--json"))
+    assert process.returncode == 0, process.stderr
+    record = json.loads(process.stdout)  # exactly one JSON document: extra output would fail here
+    assert process.stdout.count("\n") == 1
+    for key in ("run_id", "method", "task", "seed", "config"):
+        assert key in record
+    assert 0 <= record["metrics"]["accuracy"] <= 1 and 0 <= record["metrics"]["source_accuracy"] <= 1
+    assert record["config"]["hparams"]["bottleneck_dim"] == 16
+    assert "dann mnist-usps" in process.stderr and "step" in process.stderr  # the progress bar
+    assert record["versions"]["torch"] and record["device"] == "cpu"
+
+    again = run_cli(*run_args(data_args, store_path, "--json"))
+    assert again.returncode == 0 and json.loads(again.stdout)["run_id"] == record["run_id"]
+    assert "already stored" in again.stderr
+    assert stored_rows(store_path) == 1
+
+    listing = run_cli("results", "--store", store_path, "--method", "dann")
+    assert record["run_id"] in listing.stdout
+    assert record["run_id"] not in run_cli("results", "--store", store_path, "--method", "source-only").stdout
+    shown = json.loads(run_cli("results", "--store", store_path, "--show", record["run_id"][:6]).stdout)
+    assert shown["key"] == record["key"] and shown["artifacts"].endswith(record["run_id"])
+
+
+def test_run_summary_without_json(data_args, store_path):
+    process = run_cli(*run_args(data_args, store_path, "--no-progress"))
+    assert process.returncode == 0, process.stderr
+    assert "target test: accuracy" in process.stdout and "source test: accuracy" in process.stdout
+    assert process.stderr == ""
+
+
+def test_diverging_run_is_stored_as_failed(data_args, store_path):
+    process = run_cli(*run_args(data_args, store_path, "--set", "lr=1e30", "--steps", "60", "--json"))
+    assert process.returncode == 1
+    assert "became nan" in process.stderr and "stored as failed" in process.stderr
+    assert "Traceback" not in process.stderr
+    assert json.loads(process.stdout)["status"] == "failed"
+    failed = run_cli("results", "--store", store_path, "--status", "failed", "--json")
+    assert len(failed.stdout.splitlines()) == 1
+
+
+def bad_input_cases(tmp_path, tiny_digits):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "train-00000-of-00001.parquet").write_bytes(b"PAR1 garbage")
+    (corrupt / "test-00000-of-00001.parquet").write_bytes(b"PAR1 garbage")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    import numpy as np
+
+    rgba = tmp_path / "rgba"
+    write_parquet_split(rgba, "train", np.zeros((4, 28, 28, 4), np.uint8), [0, 1, 2, 3])
+    write_parquet_split(rgba, "test", np.zeros((4, 28, 28, 4), np.uint8), [0, 1, 2, 3])
+    tiny = make_hub_folder(tmp_path / "tiny", 4, 1, seed=0, n_train=8, n_test=8)
+    bad_labels = tmp_path / "labels"
+    write_parquet_split(bad_labels, "train", np.zeros((4, 28, 28, 1), np.uint8), [0, 1, 2, 12], num_classes=13)
+    write_parquet_split(bad_labels, "test", np.zeros((4, 28, 28, 1), np.uint8), [0, 1, 2, 3])
+    usps = f"usps={tiny_digits['usps']}"
+    return {
+        "unknown method": (["--method", "danm", "--task", "mnist-usps"], "unknown method 'danm'; did you mean 'dann'"),
+        "unknown task": (["--method", "dann", "--task", "mnist-usp"], "unknown task 'mnist-usp'; did you mean 'mnist-usps'"),
+        "unknown backbone": (["--method", "dann", "--task", "mnist-usps", "--backbone", "lenett"],
+                             "unknown backbone 'lenett'; did you mean 'lenet'"),
+        "unknown dataset": (["--method", "dann", "--task", "mnist-usps", "--data", "mnits=x"],
+                            "--data names 'mnits'"),
+        "missing folder": (["--method", "dann", "--task", "mnist-usps", "--data", f"mnist={tmp_path / 'nope'}"],
+                           "does not exist"),
+        "no readable split": (["--method", "dann", "--task", "mnist-usps", "--data", f"mnist={empty}"],
+                              "holds no readable split"),
+        "corrupt parquet": (["--method", "dann", "--task", "mnist-usps", "--data", f"mnist={corrupt}", "--data", usps],
+                            "could not read mnist"),
+        "channels": (["--method", "dann", "--task", "mnist-usps", "--data", f"mnist={rgba}", "--data", usps],
+                     "(4 channels)"),
+        "size": (["--method", "dann", "--task", "mnist-usps", "--data", f"mnist={tiny}", "--data", usps],
+                 "too small for the task's 28x28"),
+        "labels": (["--method", "dann", "--task", "mnist-usps", "--data", f"mnist={bad_labels}", "--data", usps],
+                   "label 12 is outside"),
+        "steps": (["--method", "dann", "--task", "mnist-usps", "--steps", "0"], "--steps must be positive"),
+        "batch size": (["--method", "dann", "--task", "mnist-usps", "--batch-size", "-1"],
+                       "--batch-size must be positive"),
+        "hyperparameter": (["--method", "dann", "--task", "mnist-usps", "--set", "tradeoff=2"],
+                           "did you mean 'trade_off'"),
+        "cuda": (["--method", "dann", "--task", "mnist-usps", "--device", "cuda", "--data",
+                  f"mnist={tiny_digits['mnist']}", "--data", usps], "CUDA is not available"),
+    }
+
+
+def test_bad_input_is_one_line_exit_2_and_nothing_stored(tmp_path, tiny_digits, store_path):
+    import torch
+
+    cases = bad_input_cases(tmp_path, tiny_digits)
+    if torch.cuda.is_available():
+        del cases["cuda"]
+    for name, (args, message) in cases.items():
+        process = run_cli("run", *args, "--store", store_path, "--no-progress", "--steps" if "--steps" not in args
+                          else "--seed", "2" if "--steps" not in args else "0")
+        assert process.returncode == 2, (name, process.stderr)
+        lines = process.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("udabench: error: "), (name, process.stderr)
+        assert message in lines[0], (name, lines[0])
+        assert process.stdout == ""
+    assert stored_rows(store_path) == 0
+
+
+def test_results_show_unknown_run(store_path):
+    process = run_cli("results", "--store", store_path, "--show", "deadbeef")
+    assert process.returncode == 2 and "no stored run 'deadbeef'" in process.stderr

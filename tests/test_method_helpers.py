@@ -1,0 +1,57 @@
+"""Shared method helpers and metrics: GRL, schedules, hyperparameter parsing, accuracy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from udabench.errors import UdabenchError
+from udabench.hparams import TASK_MODEL_HPARAMS, parse_assignments, resolve
+from udabench.method import annealed_lr_factor, grl_coefficient, reverse_gradient
+from udabench_metrics.functions import accuracy, mean_class_accuracy
+
+
+def test_gradient_reversal_flips_and_scales_the_gradient_only():
+    x = torch.randn(5, 3, requires_grad=True)
+    y = reverse_gradient(x, 0.3)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.full_like(x, -0.3))
+
+
+def test_schedules_follow_the_dann_paper():
+    assert grl_coefficient(0.0) == 0.0
+    assert grl_coefficient(1.0) == pytest.approx(1.0, abs=1e-4)
+    assert grl_coefficient(0.1) == pytest.approx(2 / (1 + torch.e ** -1) - 1)
+    assert annealed_lr_factor(0.0) == 1.0
+    assert annealed_lr_factor(1.0) == pytest.approx(11 ** -0.75)
+
+
+def test_hyperparameters_are_coerced_to_the_default_type():
+    values = resolve("m", TASK_MODEL_HPARAMS, parse_assignments(["lr=0.1", "nesterov=false", "bottleneck_dim=64"]))
+    assert values["lr"] == 0.1 and values["nesterov"] is False and values["bottleneck_dim"] == 64
+    assert values["momentum"] == TASK_MODEL_HPARAMS["momentum"]
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("lrr=0.1", "unknown hyperparameter of method 'm' 'lrr'; did you mean 'lr'"),
+    ("lr=fast", "takes a float, not 'fast'"),
+    ("bottleneck_dim=2.5", "takes a int, not '2.5'"),
+    ("nesterov=maybe", "takes a bool"),
+    ("lr=-1", "must not be negative"),
+    ("lr=nan", "must be a finite number"),
+    ("weight_decay=inf", "must be a finite number"),
+    ("lr_schedule=cosine", "lr_schedule must be one of"),
+    ("lr", "--set expects NAME=VALUE"),
+])
+def test_bad_hyperparameters_are_clear_errors(assignment, message):
+    with pytest.raises(UdabenchError, match=message.replace("(", r"\(").replace("'", "'")):
+        resolve("m", TASK_MODEL_HPARAMS, parse_assignments([assignment]))
+
+
+def test_metrics():
+    predictions = torch.tensor([0, 0, 1, 1, 2, 2])
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    assert accuracy(predictions, labels, 3) == pytest.approx(4 / 6)
+    # class 0: 2/3, class 1: 1/2, class 2: 1/1
+    assert mean_class_accuracy(predictions, labels, 3) == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)

@@ -1,0 +1,163 @@
+"""The runner: setting enforcement, determinism, divergence, checkpoints, run keys."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from udabench.errors import UdabenchError
+from udabench.hookspecs import hookimpl
+from udabench.method import Method, TaskModel
+from udabench.plugins import load_registry
+from udabench.runner import RunFailed, RunRequest, execute, load_checkpoint, prepare
+from udabench.specs import MethodSpec, Phase
+
+
+class SpyMethod(Method):
+    """Records what each phase receives; trains a tiny model on whatever source it is given."""
+
+    seen: list = []
+
+    def __init__(self, context):
+        super().__init__(context)
+        self.model = TaskModel(context.make_backbone(), context.num_classes, 8)
+
+    def begin_phase(self, phase, steps):
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=0.01)
+
+    def update(self, phase, step, batch):
+        SpyMethod.seen.append((phase, batch.source_x is not None, batch.source_y is not None,
+                               batch.target_x is not None))
+        x = batch.source_x if batch.source_x is not None else batch.target_x
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, batch.source_y) if batch.source_y is not None else logits.logsumexp(1).mean()
+        if self.hparams["explode_at"] and step + 1 >= self.hparams["explode_at"]:
+            loss = loss * float("nan")
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.detach()}
+
+    def predict(self, x):
+        return self.model(x)
+
+
+@hookimpl
+def udabench_methods():
+    return [
+        MethodSpec("spy-free", f"{__name__}:SpyMethod", "source-free",
+                   (Phase("source", frozenset({"source"}), "source_steps"), Phase("adapt", frozenset({"target"}))),
+                   {"source_steps": 2, "explode_at": 0}),
+        MethodSpec("spy-uda", f"{__name__}:SpyMethod", "uda", (Phase("train", frozenset({"source", "target"})),),
+                   {"explode_at": 0}),
+    ]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    import sys
+
+    return load_registry(extra_plugins=[(sys.modules[__name__], "tests")], warn=False)
+
+
+def request_for(tiny_digits, method, **kwargs):
+    defaults = dict(method=method, task="mnist-usps", steps=3, batch_size=8, device="cpu",
+                    data={"mnist": str(tiny_digits["mnist"]), "usps": str(tiny_digits["usps"])},
+                    progress=False, log_every=1)
+    defaults.update(kwargs)
+    return RunRequest(**defaults)
+
+
+def test_each_phase_receives_only_what_its_inputs_allow(registry, tiny_digits):
+    SpyMethod.seen.clear()
+    request = request_for(tiny_digits, "spy-free", steps=3)
+    result = execute(prepare(registry, request), registry, request)
+    assert result.status == "ok"
+    assert SpyMethod.seen == [("source", True, True, False)] * 2 + [("adapt", False, False, True)] * 3
+    SpyMethod.seen.clear()
+    request = request_for(tiny_digits, "spy-uda", steps=2)
+    execute(prepare(registry, request), registry, request)
+    assert SpyMethod.seen == [("train", True, True, True)] * 2  # target arrives without labels: no field exists
+
+
+def test_same_seed_same_result_on_cpu(registry, tiny_digits, tmp_path):
+    request = request_for(tiny_digits, "dann", steps=4, overrides={"bottleneck_dim": "16", "discriminator_dim": "16"})
+    prepared = prepare(registry, request)
+    first = execute(prepared, registry, request, tmp_path / "a")
+    second = execute(prepare(registry, request), registry, request, tmp_path / "b")
+    assert first.metrics == second.metrics
+    assert [h["loss"] for h in first.history] == [h["loss"] for h in second.history]
+    weights_a, weights_b = load_checkpoint(first.checkpoint), load_checkpoint(second.checkpoint)
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    other = request_for(tiny_digits, "dann", steps=4, seed=1, overrides={"bottleneck_dim": "16", "discriminator_dim": "16"})
+    third = execute(prepare(registry, other), registry, other, tmp_path / "c")
+    assert [h["loss"] for h in third.history] != [h["loss"] for h in first.history]
+
+
+def test_checkpoint_is_weights_only(registry, tiny_digits, tmp_path):
+    request = request_for(tiny_digits, "source-only", steps=2)
+    result = execute(prepare(registry, request), registry, request, tmp_path)
+    weights = torch.load(result.checkpoint, weights_only=True)
+    assert "model.head.weight" in weights and weights["model.head.weight"].shape[0] == 10
+
+
+def test_a_nan_loss_stops_the_run(registry, tiny_digits):
+    request = request_for(tiny_digits, "spy-uda", steps=5, overrides={"explode_at": "3"})
+    with pytest.raises(RunFailed, match=r"loss became nan in phase 'train' near step 3") as failure:
+        execute(prepare(registry, request), registry, request)
+    assert failure.value.result.status == "failed"
+    assert len(failure.value.result.history) == 3 and math.isnan(failure.value.result.history[-1]["loss"])
+
+
+def test_run_key_covers_config_and_data_but_not_the_device(registry, tiny_digits, tmp_path):
+    base = prepare(registry, request_for(tiny_digits, "dann"))
+    assert base.key == prepare(registry, request_for(tiny_digits, "dann", device="auto")).key
+    assert base.key != prepare(registry, request_for(tiny_digits, "dann", seed=1)).key
+    assert base.key != prepare(registry, request_for(tiny_digits, "dann", overrides={"lr": "0.02"})).key
+    moved = tmp_path / "mnist"
+    import shutil
+
+    shutil.copytree(tiny_digits["mnist"], moved)
+    assert base.key == prepare(registry, request_for(tiny_digits, "dann", data={
+        "mnist": str(moved), "usps": str(tiny_digits["usps"])})).key
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(steps=0), "--steps must be positive"),
+    (dict(batch_size=-4), "--batch-size must be positive"),
+    (dict(device="tpu"), "--device must be one of"),
+    (dict(data={"svhn": "x"}), "task 'mnist-usps' uses mnist and usps"),
+    (dict(backbone="resnet"), "unknown backbone 'resnet'"),
+])
+def test_bad_requests_fail_before_any_work(registry, tiny_digits, change, message):
+    with pytest.raises(UdabenchError, match=message):
+        prepare(registry, request_for(tiny_digits, "dann", **change))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda(registry, tiny_digits):
+    request = request_for(tiny_digits, "dann", device="cuda")
+    with pytest.raises(UdabenchError, match="CUDA is not available"):
+        execute(prepare(registry, request), registry, request)
+
+
+class FloatLogMethod(SpyMethod):
+    def update(self, phase, step, batch):
+        super().update(phase, step, batch)
+        return {"loss": 0.5}
+
+
+def test_update_must_return_tensors(registry, tiny_digits):
+    import sys
+
+    spec = MethodSpec("floaty", f"{__name__}:FloatLogMethod", "uda", (Phase("train", frozenset({"source"})),),
+                      {"explode_at": 0})
+    module = type(sys)("floaty_plugin")
+    module.udabench_methods = hookimpl(lambda: [spec])
+    local = load_registry(extra_plugins=[(module, "tests")], warn=False)
+    request = request_for(tiny_digits, "floaty", steps=1)
+    with pytest.raises(UdabenchError, match="returned float for 'loss' from update"):
+        execute(prepare(local, request), local, request)
