@@ -175,3 +175,18 @@ def test_real_usps_copy(registry):
     split = load_split(spec, resolve_source(spec, SHARED_DATA / "usps"), "test", registry.get("tasks", "usps-mnist"))
     assert len(split) == 2007
     assert set(split.labels.unique().tolist()) == set(range(10))
+
+
+def test_generated_toy_datasets_need_no_files_and_are_reproducible(registry):
+    task = registry.get("tasks", "toy-digits-m")
+    source_spec, target_spec = registry.get("datasets", "toy-digits"), registry.get("datasets", "toy-digits-m")
+    source = resolve_source(source_spec)
+    assert source.kind == "generated" and source.fingerprint == "generated:udabench_toy.render:clean_digits@1"
+    first = load_split(source_spec, source, "test", task)
+    again = load_split(source_spec, resolve_source(source_spec), "test", task)
+    target = load_split(target_spec, resolve_source(target_spec), "test", task)
+    assert tuple(first.images.shape) == (1000, 3, 28, 28)
+    assert torch.equal(first.images, again.images) and torch.equal(first.labels, again.labels)
+    assert torch.equal(first.images[:, 0], first.images[:, 1])  # grey source replicated to RGB
+    assert not torch.equal(target.images[:, 0], target.images[:, 1])  # coloured target
+    assert sorted(first.labels.unique().tolist()) == list(range(10))

@@ -161,3 +161,18 @@ def test_update_must_return_tensors(registry, tiny_digits):
     request = request_for(tiny_digits, "floaty", steps=1)
     with pytest.raises(UdabenchError, match="returned float for 'loss' from update"):
         execute(prepare(local, request), local, request)
+
+
+def test_timm_backbone_by_name(registry, tiny_digits):
+    request = request_for(tiny_digits, "source-only", steps=1, backbone="timm:resnet18",
+                          overrides={"bottleneck_dim": "16"})
+    prepared = prepare(registry, request)
+    assert prepared.config["backbone"] == "timm:resnet18"
+    result = execute(prepared, registry, request)
+    assert result.status == "ok" and 0 <= result.metrics["accuracy"] <= 1
+
+
+def test_unknown_timm_model(registry, tiny_digits):
+    request = request_for(tiny_digits, "source-only", steps=1, backbone="timm:resnet-nope")
+    with pytest.raises(UdabenchError, match="timm has no model 'resnet-nope'"):
+        execute(prepare(registry, request), registry, request)

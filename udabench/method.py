@@ -130,6 +130,12 @@ def sgd(parameters, hparams: Mapping[str, Any]) -> torch.optim.SGD:
                            nesterov=bool(hparams["nesterov"]) and hparams["momentum"] > 0)
 
 
+def schedule_lr(optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any], progress: float) -> None:
+    """Apply the ``lr_schedule`` hyperparameter at training progress ``progress`` in [0, 1]."""
+    if hparams["lr_schedule"] == "dann":
+        set_lr(optimizer, annealed_lr_factor(progress))
+
+
 def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
     """Scale every group's initial learning rate by ``factor`` (keeps per-group multipliers)."""
     for group in optimizer.param_groups:

@@ -8,8 +8,7 @@ widely used Office-31 recipe; the GRL and learning-rate schedules follow the pap
 import torch
 import torch.nn.functional as F
 
-from udabench.method import (Method, TaskModel, annealed_lr_factor, grl_coefficient, mlp,
-                             reverse_gradient, set_lr, sgd)
+from udabench.method import Method, TaskModel, grl_coefficient, mlp, reverse_gradient, schedule_lr, sgd
 
 
 class DANN(Method):
@@ -26,8 +25,7 @@ class DANN(Method):
 
     def update(self, phase, step, batch):
         progress = step / self.steps
-        if self.hparams["lr_schedule"] == "dann":
-            set_lr(self.optimizer, annealed_lr_factor(progress))
+        schedule_lr(self.optimizer, self.hparams, progress)
         n_source = batch.source_x.shape[0]
         features = self.model.features(torch.cat([batch.source_x, batch.target_x]))
         class_loss = F.cross_entropy(self.model.head(features[:n_source]), batch.source_y)

@@ -2,7 +2,7 @@
 
 import torch.nn.functional as F
 
-from udabench.method import Method, TaskModel, annealed_lr_factor, set_lr, sgd
+from udabench.method import Method, TaskModel, schedule_lr, sgd
 
 
 class SourceOnly(Method):
@@ -16,8 +16,7 @@ class SourceOnly(Method):
         self.optimizer = sgd(self.model.parameters(), self.hparams)
 
     def update(self, phase, step, batch):
-        if self.hparams["lr_schedule"] == "dann":
-            set_lr(self.optimizer, annealed_lr_factor(step / self.steps))
+        schedule_lr(self.optimizer, self.hparams, step / self.steps)
         loss = F.cross_entropy(self.model(batch.source_x), batch.source_y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -7,7 +7,7 @@ Source and target batches share one forward pass, so batch-norm statistics mix b
 import torch
 import torch.nn.functional as F
 
-from udabench.method import Method, TaskModel, annealed_lr_factor, set_lr, sgd
+from udabench.method import Method, TaskModel, schedule_lr, sgd
 
 
 def mean_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -27,8 +27,7 @@ class EntropyMinimization(Method):
         self.optimizer = sgd(self.model.parameters(), self.hparams)
 
     def update(self, phase, step, batch):
-        if self.hparams["lr_schedule"] == "dann":
-            set_lr(self.optimizer, annealed_lr_factor(step / self.steps))
+        schedule_lr(self.optimizer, self.hparams, step / self.steps)
         n_source = batch.source_x.shape[0]
         logits = self.model(torch.cat([batch.source_x, batch.target_x]))
         class_loss = F.cross_entropy(logits[:n_source], batch.source_y)
