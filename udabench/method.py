@@ -105,11 +105,14 @@ def mlp(sizes: list[int], batch_norm: bool = True, dropout: float = 0.0) -> nn.S
 class TaskModel(nn.Module):
     """backbone -> bottleneck (linear, batch norm, ReLU) -> linear classifier head."""
 
-    def __init__(self, backbone: nn.Module, num_classes: int, bottleneck_dim: int, dropout: float = 0.0):
+    def __init__(self, backbone: nn.Module, num_classes: int, bottleneck_dim: int, dropout: float = 0.0,
+                 batch_norm: bool = True):
         super().__init__()
         self.backbone = backbone
-        layers: list[nn.Module] = [nn.Linear(backbone.out_features, bottleneck_dim),
-                                   nn.BatchNorm1d(bottleneck_dim), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [nn.Linear(backbone.out_features, bottleneck_dim)]
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(bottleneck_dim))
+        layers.append(nn.ReLU(inplace=True))
         if dropout:
             layers.append(nn.Dropout(dropout))
         self.bottleneck = nn.Sequential(*layers)

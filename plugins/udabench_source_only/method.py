@@ -9,7 +9,8 @@ class SourceOnly(Method):
     def __init__(self, context):
         super().__init__(context)
         self.model = TaskModel(context.make_backbone(), context.num_classes,
-                               self.hparams["bottleneck_dim"], self.hparams["dropout"])
+                               self.hparams["bottleneck_dim"], self.hparams["dropout"],
+                               batch_norm=self.hparams["bottleneck_bn"])
 
     def begin_phase(self, phase, steps):
         self.steps = steps
