@@ -60,6 +60,8 @@ def make_hub_folder(folder: Path, size: int, channels: int, seed: int, n_train: 
 
 def run_cli(*args, env_extra=None, timeout=300) -> subprocess.CompletedProcess:
     """``udabench ARGS`` as a user runs it, in a subprocess."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env_extra or {})}
+    # PYTHONSAFEPATH keeps the checkout's own folder off sys.path, so plugin discovery sees the
+    # installed distribution's entry points and not a stale egg-info left in the source tree.
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONSAFEPATH": "1", **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "udabench.cli", *map(str, args)], capture_output=True,
                           text=True, env=env, timeout=timeout, cwd=REPO)

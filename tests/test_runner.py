@@ -176,3 +176,15 @@ def test_unknown_timm_model(registry, tiny_digits):
     request = request_for(tiny_digits, "source-only", steps=1, backbone="timm:resnet-nope")
     with pytest.raises(UdabenchError, match="timm has no model 'resnet-nope'"):
         execute(prepare(registry, request), registry, request)
+
+
+def test_task_protocol_hyperparameters_sit_between_method_defaults_and_set(registry, tiny_digits):
+    assert registry.get("tasks", "usps-mnist").hparams == {"lr": 0.1}
+    data = {"mnist": str(tiny_digits["mnist"]), "usps": str(tiny_digits["usps"])}
+    plain = prepare(registry, request_for(tiny_digits, "dann"))
+    protocol = prepare(registry, request_for(tiny_digits, "dann", task="usps-mnist", data=data))
+    overridden = prepare(registry, request_for(tiny_digits, "dann", task="usps-mnist", data=data,
+                                               overrides={"lr": "0.05"}))
+    assert plain.hparams["lr"] == 0.01 and protocol.hparams["lr"] == 0.1 and overridden.hparams["lr"] == 0.05
+    spy = prepare(registry, request_for(tiny_digits, "spy-uda", task="usps-mnist", data=data))
+    assert "lr" not in spy.hparams  # only hyperparameters the method has are replaced

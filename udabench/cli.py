@@ -184,7 +184,10 @@ def _print_details(kind: str, spec) -> None:
         for hp_name, default in spec.hparams.items():
             help_text = spec.hparam_help.get(hp_name, "")
             print(f"  {hp_name} = {default!r}  {help_text}".rstrip())
-    elif kind == "tasks" and spec.reported:
+    elif kind == "tasks" and (spec.reported or spec.hparams):
+        if spec.hparams:
+            print(f"\n{spec.name}: protocol hyperparameters (replace method defaults): "
+                  + ", ".join(f"{k}={v!r}" for k, v in spec.hparams.items()))
         print(f"\n{spec.name}: reported in the papers (%):")
         for row in spec.reported:
             std = f" +- {row.std}" if row.std is not None else ""

@@ -109,7 +109,8 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         raise UdabenchError(f"--device must be one of {', '.join(DEVICES)} (got '{request.device}')")
     backbone_name = request.backbone or task.backbone
     backbone = registry.get("backbones", backbone_name)
-    values = hparams_module.resolve(method.name, method.hparams, request.overrides)
+    defaults = {**method.hparams, **{k: v for k, v in task.hparams.items() if k in method.hparams}}
+    values = hparams_module.resolve(method.name, defaults, request.overrides)
     phase_steps = {}
     for phase in method.phases:
         steps = values[phase.steps_param] if phase.steps_param else request.steps

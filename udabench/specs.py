@@ -69,6 +69,8 @@ class TaskSpec:
     ``train_split``/``test_split`` name the splits used for training (both domains; target labels
     are never given to a method) and for evaluation. Images are resized to ``resolution`` and
     converted to ``channels``; ``mean``/``std`` normalise pixel values scaled to [0, 1].
+    ``hparams`` are protocol settings that replace a method's defaults where the method has a
+    hyperparameter of that name (``--set`` still wins), e.g. a learning rate a task is known to need.
     """
 
     name: str
@@ -84,6 +86,7 @@ class TaskSpec:
     suite: str = ""
     description: str = ""
     reported: tuple[ReportedResult, ...] = ()
+    hparams: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
