@@ -1,0 +1,1 @@
+"""Built-in traffic-sign datasets (SynSigns, GTSRB) and the SynSigns -> GTSRB adaptation task."""
