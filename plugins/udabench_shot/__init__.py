@@ -1,0 +1,1 @@
+"""SHOT (Liang et al. 2020): source hypothesis transfer, a source-free adaptation method."""
