@@ -177,3 +177,22 @@ def test_bad_input_is_one_line_exit_2_and_nothing_stored(tmp_path, tiny_digits, 
 def test_results_show_unknown_run(store_path):
     process = run_cli("results", "--store", store_path, "--show", "deadbeef")
     assert process.returncode == 2 and "no stored run 'deadbeef'" in process.stderr
+
+
+def test_source_run_from_the_store(data_args, store_path):
+    source = run_cli("run", "--method", "source-only", "--task", "mnist-usps", *data_args, "--device", "cpu",
+                     "--steps", "2", "--batch-size", "8", "--store", store_path, "--json", "--no-progress")
+    source_id = json.loads(source.stdout)["run_id"]
+    unknown = run_cli("run", "--method", "shot", "--task", "mnist-usps", "--source-run", "0123abc",
+                      "--store", store_path)
+    assert unknown.returncode == 2 and "no stored run '0123abc'" in unknown.stderr
+    wrong_task = run_cli("run", "--method", "shot", "--task", "usps-mnist", "--source-run", source_id,
+                         "--store", store_path)
+    assert wrong_task.returncode == 2 and "was trained on task 'mnist-usps'" in wrong_task.stderr
+    adapted = run_cli("run", "--method", "shot", "--task", "mnist-usps", *data_args, "--device", "cpu", "--steps",
+                      "2", "--batch-size", "8", "--store", store_path, "--source-run", source_id, "--json",
+                      "--no-progress")
+    assert adapted.returncode == 0, adapted.stderr
+    record = json.loads(adapted.stdout)
+    assert record["config"]["phase_steps"] == {"adapt": 2}
+    assert record["config"]["source_run"].startswith(source_id)

@@ -188,3 +188,108 @@ def test_task_protocol_hyperparameters_sit_between_method_defaults_and_set(regis
     assert plain.hparams["lr"] == 0.01 and protocol.hparams["lr"] == 0.1 and overridden.hparams["lr"] == 0.05
     spy = prepare(registry, request_for(tiny_digits, "spy-uda", task="usps-mnist", data=data))
     assert "lr" not in spy.hparams  # only hyperparameters the method has are replaced
+
+
+class GuardedImages:
+    """Source images that count every read and raise on any read while a method adapts."""
+
+    def __init__(self, images):
+        self.images, self.reads = images, 0
+        self.device = images.device
+
+    def __getitem__(self, index):
+        if SpyMethod.current_phase == "adapt":
+            raise AssertionError("a source sample was read during adaptation")
+        self.reads += 1
+        return self.images[index]
+
+
+def test_source_free_adaptation_cannot_read_a_source_sample(registry, tiny_digits, monkeypatch):
+    import udabench.runner as runner_module
+
+    real_load = runner_module.load_task_data
+    guarded = {}
+
+    def load_with_guard(*args, **kwargs):
+        splits = real_load(*args, **kwargs)
+        guarded["images"] = GuardedImages(splits["source_train"].images)
+        splits["source_train"].images = guarded["images"]
+        return splits
+
+    monkeypatch.setattr(runner_module, "load_task_data", load_with_guard)
+    monkeypatch.setattr(SpyMethod, "begin_phase", _tracking_begin_phase)
+    SpyMethod.seen.clear()
+    request = request_for(tiny_digits, "spy-free", steps=3)
+    result = execute(prepare(registry, request), registry, request)
+    assert result.status == "ok" and [s[0] for s in SpyMethod.seen].count("adapt") == 3
+    assert guarded["images"].reads == 2  # the source phase read its two batches, adaptation none
+
+
+def _tracking_begin_phase(self, phase, steps):
+    SpyMethod.current_phase = phase
+    self.optimizer = torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+SpyMethod.current_phase = None
+
+
+class SnapshotMethod(SpyMethod):
+    def snapshot(self):
+        return {"samples": (torch.zeros(20, 1, 28, 28), 10)}
+
+
+def test_snapshots_are_saved_as_png_grids(tiny_digits, tmp_path):
+    import sys
+
+    from PIL import Image
+
+    spec = MethodSpec("snappy", f"{__name__}:SnapshotMethod", "uda", (Phase("train", frozenset({"source"})),),
+                      {"explode_at": 0})
+    module = type(sys)("snappy_plugin")
+    module.udabench_methods = hookimpl(lambda: [spec])
+    local = load_registry(extra_plugins=[(module, "tests")], warn=False)
+    request = request_for(tiny_digits, "snappy", steps=8, snapshots=2)
+    execute(prepare(local, request), local, request, tmp_path)
+    files = sorted(p.name for p in (tmp_path / "images").iterdir())
+    assert files == ["samples-train-000004.png", "samples-train-000008.png"]
+    grid = Image.open(tmp_path / "images" / files[-1])
+    assert grid.size == (10 * 29 + 1, 2 * 29 + 1)  # 10 per row, 2 rows, 1 px padding
+    assert grid.getpixel((5, 5))[0] == 128  # zero in normalised space is mid-grey with mean/std 0.5
+
+
+def test_source_run_replaces_the_source_phase(registry, tiny_digits, tmp_path):
+    source_request = request_for(tiny_digits, "source-only", steps=2, overrides={"bottleneck_dim": "8",
+                                                                                 "dropout": "0"})
+    source = execute(prepare(registry, source_request), registry, source_request, tmp_path)
+    SpyMethod.seen.clear()
+    request = request_for(tiny_digits, "spy-free", steps=2, source_run=source.key,
+                          source_checkpoint=source.checkpoint)
+    prepared = prepare(registry, request)
+    assert list(prepared.config["phase_steps"]) == ["adapt"] and prepared.config["source_run"] == source.key
+    assert prepared.key != prepare(registry, request_for(tiny_digits, "spy-free", steps=2)).key
+    result = execute(prepared, registry, request)
+    assert [s[0] for s in SpyMethod.seen] == ["adapt", "adapt"] and result.status == "ok"
+
+
+def test_source_run_must_fit(registry, tiny_digits, tmp_path):
+    source_request = request_for(tiny_digits, "source-only", steps=1, overrides={"bottleneck_dim": "32"})
+    source = execute(prepare(registry, source_request), registry, source_request, tmp_path)
+    request = request_for(tiny_digits, "spy-free", steps=1, source_run=source.key,
+                          source_checkpoint=source.checkpoint)
+    with pytest.raises(UdabenchError, match="its weights do not fit 'spy-free'"):
+        execute(prepare(registry, request), registry, request)
+    with pytest.raises(UdabenchError, match="no source-training first phase"):
+        prepare(registry, request_for(tiny_digits, "dann", source_run=source.key))
+
+
+def test_shot_takes_a_plain_head_from_a_source_only_run(registry, tiny_digits, tmp_path):
+    source_request = request_for(tiny_digits, "source-only", steps=2)
+    source = execute(prepare(registry, source_request), registry, source_request, tmp_path)
+    shot_request = request_for(tiny_digits, "shot", steps=1, source_run=source.key, source_checkpoint=source.checkpoint)
+    from udabench.runner import build_method
+
+    method = build_method(prepare(registry, shot_request), torch.device("cpu"), 10)
+    state = load_checkpoint(source.checkpoint)
+    method.load_source_weights(state)
+    assert torch.allclose(method.model.head.weight, state["model.head.weight"], atol=1e-6)
+    assert torch.equal(method.model.backbone.layers[0].weight, state["model.backbone.layers.0.weight"])

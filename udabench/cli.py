@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", help="folder with one sub-folder per dataset (default: $UDABENCH_DATA); "
                                          "datasets not found there load from their Hugging Face Hub id")
     run.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
+    run.add_argument("--source-run", metavar="RUN",
+                     help="for a method whose first phase trains on source only (3c-gan, shot, adda): take the "
+                          "source model from this stored run (same task and backbone) instead of training it")
+    run.add_argument("--snapshots", type=int, default=4,
+                     help="how many times per phase a method's image grids are saved (default 4; 0: never)")
     run.add_argument("--rerun", action="store_true", help="train again even if this run is already stored")
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a summary")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars on stderr")
@@ -99,11 +104,13 @@ def cmd_run(args) -> int:
         method=args.method, task=args.task, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
         device=args.device, overrides=parse_assignments(args.overrides, "--set"), backbone=args.backbone,
         data=parse_assignments(args.data, "--data"), data_root=args.data_root, progress=not args.no_progress,
-        threads=args.threads,
+        threads=args.threads, snapshots=args.snapshots,
     )
+    store = Store(args.store)
+    if args.source_run:
+        request.source_run, request.source_checkpoint = _source_run(store, args)
     registry = load_registry()
     prepared = prepare(registry, request)
-    store = Store(args.store)
     stored = store.get(prepared.run_id)
     if stored is not None and stored["status"] == "ok" and not args.rerun:
         print(f"udabench: run {prepared.run_id} is already stored; showing it (--rerun trains again)",
@@ -122,6 +129,27 @@ def cmd_run(args) -> int:
     store.save(result, environment_versions(), git_revision(), str(artifact_dir))
     _print_run(store.get(prepared.run_id), args.json, store)
     return 0
+
+
+def _source_run(store, args) -> tuple[str, str]:
+    """The key and checkpoint of the stored run named by ``--source-run``, checked for fit."""
+    from pathlib import Path
+
+    record = store.get(args.source_run)
+    if record is None:
+        raise UdabenchError(f"--source-run: no stored run '{args.source_run}' in {store.path}")
+    if record["status"] != "ok":
+        raise UdabenchError(f"--source-run: run {record['run_id']} has status '{record['status']}'")
+    if record["task"] != args.task:
+        raise UdabenchError(f"--source-run: run {record['run_id']} was trained on task '{record['task']}', "
+                            f"not '{args.task}'")
+    backbone = record["config"].get("backbone")
+    if args.backbone and backbone != args.backbone:
+        raise UdabenchError(f"--source-run: run {record['run_id']} used backbone '{backbone}', not '{args.backbone}'")
+    checkpoint = Path(record["artifacts"] or "") / "model.pt"
+    if not checkpoint.is_file():
+        raise UdabenchError(f"--source-run: run {record['run_id']} has no checkpoint at {checkpoint}")
+    return record["key"], str(checkpoint)
 
 
 def _print_run(record: dict, as_json: bool, store) -> None:
@@ -205,6 +233,10 @@ def cmd_results(args) -> int:
         record = store.get(args.show)
         if record is None:
             raise UdabenchError(f"no stored run '{args.show}' in {store.path}")
+        from pathlib import Path
+
+        folder = Path(record["artifacts"]) if record["artifacts"] else None
+        record["artifact_files"] = sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder else []
         print(json.dumps(record, indent=2, sort_keys=True))
         return 0
     records = store.query(method=args.method, task=args.task, status=args.status)

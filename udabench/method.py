@@ -61,6 +61,26 @@ class Method(nn.Module):
         """Class logits for a batch of normalised images (called in eval mode, without grad)."""
         raise NotImplementedError
 
+    def snapshot(self) -> Mapping[str, tuple[torch.Tensor, int]]:
+        """Images worth looking at, as ``{name: (images, images_per_row)}`` in normalised space.
+
+        GAN-style methods return generated or translated samples (one row per class for a
+        conditional generator); the runner saves them as PNG grids a few times per phase and at the
+        end. Called in eval mode without grad. The default has nothing to show.
+        """
+        return {}
+
+    def load_source_weights(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Take a trained source model instead of running the first (source) phase.
+
+        ``state`` is a stored run's checkpoint. The default loads its ``model.*`` entries (the
+        :class:`TaskModel` of source-only, DANN and the other built-ins) into ``self.model``.
+        """
+        weights = {key[len("model."):]: value for key, value in state.items() if key.startswith("model.")}
+        if not weights:
+            raise KeyError("the checkpoint holds no 'model.*' weights")
+        self.model.load_state_dict(weights)
+
 
 class _ReverseGradient(torch.autograd.Function):
     @staticmethod

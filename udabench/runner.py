@@ -43,6 +43,9 @@ class RunRequest:
     data_root: str | None = None
     eval_batch_size: int = 1024
     threads: int | None = None
+    snapshots: int = 4
+    source_run: str | None = None
+    source_checkpoint: str | None = None
     log_every: int = 50
     progress: bool = True
 
@@ -111,8 +114,14 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
     backbone = registry.get("backbones", backbone_name)
     defaults = {**method.hparams, **{k: v for k, v in task.hparams.items() if k in method.hparams}}
     values = hparams_module.resolve(method.name, defaults, request.overrides)
+    if request.source_run and not _has_source_phase(method):
+        raise UdabenchError(
+            f"--source-run: method '{method.name}' has no source-training first phase to replace"
+        )
     phase_steps = {}
     for phase in method.phases:
+        if request.source_run and phase is method.phases[0]:
+            continue
         steps = values[phase.steps_param] if phase.steps_param else request.steps
         if steps <= 0:
             raise UdabenchError(f"phase '{phase.name}' of '{method.name}' needs a positive step count")
@@ -138,8 +147,14 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         "hparams": values,
         "data": {name: source.fingerprint for name, source in sources.items()},
     }
+    if request.source_run:
+        config["source_run"] = request.source_run
     key = run_key(method.name, task.name, request.seed, config)
     return PreparedRun(method, task, backbone, backbone_name, values, sources, config, key)
+
+
+def _has_source_phase(method: MethodSpec) -> bool:
+    return len(method.phases) > 1 and method.phases[0].inputs == frozenset({"source"})
 
 
 def resolve_device(requested: str):
@@ -293,6 +308,14 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
 
     method = build_method(prepared, device, num_classes)
     normalize = Normalizer(prepared.task, device)
+    if request.source_checkpoint:
+        try:
+            method.load_source_weights(load_checkpoint(request.source_checkpoint))
+        except (RuntimeError, KeyError, OSError) as exc:
+            detail = " ".join(str(exc).split())
+            detail = detail if len(detail) <= 300 else detail[:297] + "..."
+            raise UdabenchError(f"--source-run {request.source_run[:12]}: its weights do not fit "
+                                f"'{prepared.method.name}': {detail}") from None
     generator = torch.Generator().manual_seed(request.seed)
     samplers = {role: IndexSampler(len(splits[f"{role}_train"]), request.batch_size, generator,
                                    splits[f"{role}_train"].images.device)
@@ -306,12 +329,18 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         images = normalize(split.images[indices].to(device, non_blocking=True))
         return images, split.labels[indices].to(device, non_blocking=True)
 
+    snapshotter = Snapshotter(method, prepared.task, artifact_dir, request.snapshots)
     total_steps = sum(prepared.config["phase_steps"].values())
     bar = tqdm(total=total_steps, desc=f"{prepared.method.name} {prepared.task.name}", unit="step",
                disable=not request.progress, file=sys.stderr, dynamic_ncols=True)
     done = 0
     method.train()
-    for phase in prepared.method.phases:
+    phases = [p for p in prepared.method.phases if p.name in prepared.config["phase_steps"]]
+    for index, phase in enumerate(phases):
+        if prepared.method.setting == "source-free" and "source" not in phase.inputs:
+            # From here on the source training data no longer exists for this run.
+            splits.pop("source_train", None)
+            samplers.pop("source", None)
         steps = prepared.config["phase_steps"][phase.name]
         method.begin_phase(phase.name, steps)
         sums: dict[str, Any] = {}
@@ -346,6 +375,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                     result.timings = {"load_s": loaded - started, "train_s": time.perf_counter() - loaded}
                     raise RunFailed(f"run {prepared.run_id} failed: {result.error}", result)
                 sums, count = {}, 0
+            snapshotter.maybe_save(phase.name, step + 1, steps)
             bar.update(1)
     bar.close()
     if device.type == "cuda":
@@ -374,6 +404,36 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     }
     result.status = "ok"
     return result
+
+
+class Snapshotter:
+    """Saves a method's image grids (``Method.snapshot``) as PNG at a few points of each phase."""
+
+    def __init__(self, method, task: TaskSpec, artifact_dir: Path | None, count: int):
+        self.method, self.task, self.count = method, task, count
+        self.folder = artifact_dir / "images" if artifact_dir is not None else None
+        self.saved: list[str] = []
+
+    def maybe_save(self, phase: str, step: int, steps: int) -> None:
+        if self.folder is None or self.count <= 0:
+            return
+        every = max(1, steps // self.count)
+        if step % every and step != steps:
+            return
+        import torch
+        from torchvision.utils import save_image
+
+        self.method.eval()
+        with torch.no_grad():
+            grids = self.method.snapshot()
+        self.method.train()
+        for name, (images, per_row) in (grids or {}).items():
+            mean = torch.tensor(self.task.mean[:images.shape[1]], device=images.device).view(1, -1, 1, 1)
+            std = torch.tensor(self.task.std[:images.shape[1]], device=images.device).view(1, -1, 1, 1)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"{name}-{phase}-{step:06d}.png"
+            save_image((images.float() * std + mean).clamp(0, 1).cpu(), path, nrow=per_row, padding=1)
+            self.saved.append(str(path))
 
 
 def load_checkpoint(path: str | os.PathLike):

@@ -87,6 +87,15 @@ class SHOT(Method):
         self.memory_features = None
         self.memory_probabilities = None
 
+    def load_source_weights(self, state):
+        """Also accept a plain linear head (source-only, DANN runs): split it into norm and direction."""
+        state = dict(state)
+        if self.hparams["head_weight_norm"] and "model.head.weight" in state:
+            weight = state.pop("model.head.weight")
+            state["model.head.parametrizations.weight.original0"] = weight.norm(dim=1, keepdim=True)
+            state["model.head.parametrizations.weight.original1"] = weight
+        super().load_source_weights(state)
+
     def begin_phase(self, phase, steps):
         self.steps = steps
         if phase == "source":
