@@ -1,0 +1,82 @@
+"""Registers ``label2image`` and its ``L_reg`` variant ``label2image-reg`` (one factory, two defaults)."""
+
+from udabench.hookspecs import hookimpl
+from udabench.hparams import TASK_MODEL_HELP, TASK_MODEL_HPARAMS
+from udabench.specs import MethodSpec, Phase
+
+FACTORY = "udabench_label2image.method:Label2Image"
+
+PHASES = (
+    Phase("source", frozenset({"source"}), steps_param="source_steps"),
+    Phase("gan", frozenset({"target"}), steps_param="gan_steps"),
+    Phase("retrain", frozenset({"source", "target"})),
+)
+
+HPARAMS = {
+    **TASK_MODEL_HPARAMS,
+    "source_steps": 3000,
+    "gan_steps": 2000,
+    "noise_dim": 100,
+    "generator_width": 32,
+    "discriminator_width": 32,
+    "generator_lr": 2e-4,
+    "discriminator_lr": 2e-4,
+    "adam_beta1": 0.5,
+    "semantic_weight": 1.0,
+    "generated_weight": 1.0,
+    "generated_batch_size": 0,
+    "reg": False,
+    "entropy_weight": 0.1,
+    "vat_weight": 0.1,
+    "vat_epsilon": 3.5,
+    "vat_xi": 0.01,
+}
+
+HELP = {
+    **TASK_MODEL_HELP,
+    "source_steps": "steps of the source phase (task model on labelled source with the SGD recipe above)",
+    "gan_steps": "steps of the gan phase (conditional generator and discriminator against real target "
+                 "images, task model fixed); the retrain phase runs --steps",
+    "noise_dim": "length of the generator's Gaussian noise vector z (udabench's choice)",
+    "generator_width": "channels of the generator's last hidden layer; earlier layers have 2x and 4x "
+                       "(DCGAN-style; udabench's choice, half of DCGAN's 64 to keep CPU runs short)",
+    "discriminator_width": "channels of the discriminator's first layer; the second has 2x (DCGAN-style; "
+                           "udabench's choice, half of DCGAN's 64)",
+    "generator_lr": "Adam learning rate of the generator in the gan phase (udabench's choice, the DCGAN recipe)",
+    "discriminator_lr": "Adam learning rate of the discriminator in the gan phase (udabench's choice, the "
+                        "DCGAN recipe)",
+    "adam_beta1": "Adam beta1 of both gan-phase optimisers (udabench's choice, the DCGAN recipe)",
+    "semantic_weight": "weight of the fixed task model's cross-entropy on G(y, z) for the sampled label y, "
+                       "next to the generator's adversarial loss (udabench's choice)",
+    "generated_weight": "weight of the cross-entropy on generated (G(y, z), y) pairs in the retrain phase, "
+                        "next to the source cross-entropy (udabench's choice)",
+    "generated_batch_size": "generated pairs per retrain step; 0: as many as the source batch "
+                            "(udabench's choice)",
+    "reg": "add L_reg in the retrain phase, read by udabench as target entropy plus a VAT-style "
+           "smoothness KL (the paper's exact form is not public)",
+    "entropy_weight": "with reg: weight of the mean entropy of the task model's target predictions "
+                      "(udabench's choice)",
+    "vat_weight": "with reg: weight of the KL between target predictions and predictions on "
+                  "adversarially perturbed target images (udabench's choice)",
+    "vat_epsilon": "with reg: L2 norm of the adversarial perturbation per image, in normalised pixel units "
+                   "(udabench's choice)",
+    "vat_xi": "with reg: L2 norm of the random probe that finds the adversarial direction (one power "
+              "iteration; udabench's choice: at 1e-6 float32 round-off blurs the direction)",
+}
+
+
+def _spec(name: str, reg: bool, description: str) -> MethodSpec:
+    return MethodSpec(name=name, factory=FACTORY, setting="uda", phases=PHASES,
+                      hparams={**HPARAMS, "reg": reg}, hparam_help=HELP, description=description)
+
+
+@hookimpl
+def udabench_methods():
+    return [
+        _spec("label2image", False,
+              "task model on source, a class-conditional GAN on target guided by the fixed task model, then "
+              "the task model retrained on source plus generated image-label pairs (Li et al. 2020)"),
+        _spec("label2image-reg", True,
+              "Label2Image-DA with L_reg: the retrain phase adds target entropy and a VAT-style smoothness "
+              "term (udabench's reading of L_reg; Li et al. 2020)"),
+    ]
