@@ -1,0 +1,386 @@
+"""CyCADA: translate source images into the target style, keep their meaning, train on the translations.
+
+Three phases, for both registered names:
+
+``source`` (labelled source only, ``source_steps`` steps) trains the source classifier f_s, a
+:class:`TaskModel` (the task's backbone, the batch-normed bottleneck, a linear head), with
+cross-entropy and the shared SGD recipe. It is ``self.model``, so ``--source-run`` loads a stored
+source model into it (the default ``load_source_weights``) and skips this phase. From here on f_s
+is frozen: no gradient reaches its weights and it runs in eval mode (running batch-norm statistics
+of source training, no dropout), so its outputs and its state never change.
+
+``translate`` (source and target, ``translate_steps`` steps) trains a CycleGAN between the domains:
+generators G_st (source -> target) and G_ts (target -> source), image discriminators D_t and D_s.
+Each step the generators minimise
+
+    LSGAN: (D_t(G_st(x_s)) - 1)^2 + (D_s(G_ts(x_t)) - 1)^2
+    + cycle_weight * (|G_ts(G_st(x_s)) - x_s|_1 + |G_st(G_ts(x_t)) - x_t|_1)
+    + semantic_weight * (CE(f_s(G_st(x_s)), argmax f_s(x_s)) + CE(f_s(G_ts(x_t)), argmax f_s(x_t)))
+
+with the discriminators fixed; then the discriminators minimise the LSGAN loss
+0.5 (D(real) - 1)^2 + 0.5 D(translated)^2 of their domain, on the translations of this step. The
+semantic-consistency term is the paper's: the frozen f_s must give a translation the label it gives
+the original, so a translator that turns a 5 into an 8 pays for it. Gradients of that term reach the
+generators through f_s, whose weights stay fixed.
+
+``task`` (source and target, ``--steps`` steps) fixes the generators and trains the task model,
+``self.task_model`` (a fresh :class:`TaskModel`, or a copy of f_s with ``task_from_source``), with
+cross-entropy on translated source G_st(x_s) and the source labels y_s, with the shared SGD recipe.
+``cycada`` (pixel+feat) adds feature-level alignment, DANN-style: translated source and target go
+through the task model in one forward pass, and a domain discriminator (two batch-normed hidden
+layers, the shared ``mlp``) on the bottleneck features is trained through the gradient-reversal
+layer, with DANN's coefficient schedule, weighted by ``feature_weight``. ``cycada-pixel`` has no
+feature discriminator and never looks at target images in this phase. ``predict`` is the task model.
+
+The generators end in tanh, so their images lie in [-1, 1]: the task's normalised space under the
+mean 0.5 / std 0.5 normalisation that every built-in task uses. They map C channels to C channels:
+both domains arrive at the task's protocol (same resolution and channel count).
+
+From the paper and its official code:
+
+- the objective: LSGAN adversarial losses, L1 cycle losses with weight 1 (the official digit script
+  sets lambda_A = lambda_B = 1 and no identity loss), the semantic-consistency loss with weight 1,
+  both directions labelled by the source classifier on the originals; then a task model trained on
+  the translated source with the source labels;
+- ResNet-style generators (reflection-padded 7x7 convolution, stride-2 downsampling, residual
+  blocks, transposed-convolution upsampling, 7x7 convolution with tanh) and PatchGAN
+  discriminators (4x4 convolutions, LeakyReLU 0.2, ``discriminator_layers`` = 3 stride-2 layers as
+  in the official digit script), both with instance normalisation and N(0, 0.02) initial weights;
+- Adam with learning rate 2e-4 and beta1 0.5 for generators and discriminators; each step updates
+  the generators, then the discriminators.
+
+udabench's choices:
+
+- smaller networks for the CPU: ``generator_width`` 16 (official 64), ``generator_blocks`` 3
+  (official 9), ``discriminator_width`` 32 (official 64); no dropout in the residual blocks (the
+  official digit script does not pass CycleGAN's ``--no_dropout``, so its blocks have dropout 0.5);
+  the PatchGAN drops stride-2 layers where the images are too small for three (it keeps at least
+  3 px before its stride-1 layers);
+- f_s is trained first and frozen, as the paper describes. The official code instead trains its
+  semantic classifier alongside the CycleGAN (Adam 1e-3 on labelled source) and switches the
+  semantic loss off while that classifier's loss exceeds 1; it also labels the source direction with
+  the true labels y_s rather than f_s's (``semantic_true_labels`` turns that on) and weighs one
+  generator's GAN loss twice (G_A's, source -> target in its SVHN -> MNIST script); here both GAN
+  terms have weight 1;
+- no history pool of earlier translations for the discriminators (CycleGAN's pool of 50 images is
+  mostly replaced each step at the official batch of 100 anyway), and a constant learning rate in
+  the translate phase (CycleGAN decays it linearly in the second half of training);
+- the feature level is DANN-style (GRL, joint batch-norm statistics, in the same task phase). The
+  paper's digit experiments align features ADDA-style, with a separate target encoder initialised
+  from the model trained on translated source;
+- the task model starts fresh (``task_from_source`` starts it from f_s); f_s is trained with the
+  shared SGD recipe for ``source_steps`` = 3000 steps, the default ``--steps`` of ``source-only``;
+  ``translate_steps`` defaults to 1000, far fewer than the official training (CycleGAN's default
+  schedule of 100 + 100 epochs), so that a run fits on a CPU (raise it, and the network sizes, on a
+  GPU).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from udabench.method import Method, TaskModel, grl_coefficient, mlp, reverse_gradient, schedule_lr, sgd
+
+SNAPSHOT_IMAGES = 8
+
+
+def _init_weights(module: nn.Module) -> None:
+    """CycleGAN's initialisation: N(0, 0.02) convolution weights, zero biases."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class ResidualBlock(nn.Module):
+    """x + (pad, conv3, instance norm, ReLU, pad, conv3, instance norm)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3), nn.InstanceNorm2d(width), nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3), nn.InstanceNorm2d(width),
+        )
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class Generator(nn.Module):
+    """A ResNet-style image translator from ``channels`` to ``channels`` channels, same size, tanh output.
+
+    7x7 stem, ``downsamplings`` stride-2 convolutions (doubling the width), ``blocks`` residual blocks,
+    as many stride-2 transposed convolutions back to the input's exact size, a 7x7 convolution, tanh.
+    """
+
+    def __init__(self, channels: int, width: int, blocks: int, downsamplings: int):
+        super().__init__()
+        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(channels, width, 7),
+                                  nn.InstanceNorm2d(width), nn.ReLU(inplace=True))
+        self.down = nn.ModuleList()
+        self.up = nn.ModuleList()
+        self.up_norm = nn.ModuleList()
+        for index in range(downsamplings):
+            narrow, wide = width * 2 ** index, width * 2 ** (index + 1)
+            self.down.append(nn.Sequential(nn.Conv2d(narrow, wide, 3, stride=2, padding=1),
+                                           nn.InstanceNorm2d(wide), nn.ReLU(inplace=True)))
+            self.up.insert(0, nn.ConvTranspose2d(wide, narrow, 3, stride=2, padding=1))
+            self.up_norm.insert(0, nn.Sequential(nn.InstanceNorm2d(narrow), nn.ReLU(inplace=True)))
+        self.blocks = nn.Sequential(*[ResidualBlock(width * 2 ** downsamplings) for _ in range(blocks)])
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width, channels, 7), nn.Tanh())
+        self.apply(_init_weights)
+
+    def forward(self, x):
+        h = self.stem(x)
+        sizes = []
+        for down in self.down:
+            sizes.append(h.shape[-2:])
+            h = down(h)
+        h = self.blocks(h)
+        for up, norm, size in zip(self.up, self.up_norm, reversed(sizes)):
+            h = norm(up(h, output_size=size))  # output_size undoes odd sizes (28 -> 14 -> 7 -> 14 -> 28)
+        return self.head(h)
+
+
+def patch_discriminator(channels: int, width: int, layers: int, resolution: int) -> nn.Sequential:
+    """PatchGAN: one real/fake score per overlapping patch, no sigmoid (LSGAN).
+
+    ``layers`` stride-2 4x4 convolutions (the first without normalisation), then two stride-1 4x4
+    convolutions, the last giving one channel. Stride-2 layers are dropped while the map entering the
+    stride-1 part would be smaller than 3 px, so that instance norm always sees several positions.
+    """
+    size = resolution
+    kept = 0
+    while kept < layers and size // 2 >= 3:
+        size //= 2
+        kept += 1
+    kept = max(kept, 1)
+    modules: list[nn.Module] = [nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+    current = width
+    for index in range(1, kept):
+        wider = width * min(2 ** index, 8)
+        modules += [nn.Conv2d(current, wider, 4, stride=2, padding=1), nn.InstanceNorm2d(wider),
+                    nn.LeakyReLU(0.2, inplace=True)]
+        current = wider
+    wider = width * min(2 ** kept, 8)
+    modules += [nn.Conv2d(current, wider, 4, stride=1, padding=1), nn.InstanceNorm2d(wider),
+                nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(wider, 1, 4, stride=1, padding=1)]
+    discriminator = nn.Sequential(*modules)
+    discriminator.apply(_init_weights)
+    return discriminator
+
+
+def lsgan_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
+    """Least-squares GAN loss: mean (score - 1)^2 for ``real``, mean score^2 otherwise."""
+    return ((scores - 1.0) ** 2).mean() if real else (scores ** 2).mean()
+
+
+class CyCADA(Method):
+    def __init__(self, context):
+        super().__init__(context)
+        hp = self.hparams
+        channels = context.in_channels
+
+        def task_model():
+            return TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
+
+        self.model = task_model()  # the source classifier f_s
+        self.task_model = task_model()
+        self.generator_st = Generator(channels, hp["generator_width"], hp["generator_blocks"],
+                                      hp["generator_downsamplings"])
+        self.generator_ts = Generator(channels, hp["generator_width"], hp["generator_blocks"],
+                                      hp["generator_downsamplings"])
+        self.discriminator_t = patch_discriminator(channels, hp["discriminator_width"], hp["discriminator_layers"],
+                                                   context.resolution)
+        self.discriminator_s = patch_discriminator(channels, hp["discriminator_width"], hp["discriminator_layers"],
+                                                   context.resolution)
+        self.feature_level = "feature_weight" in hp  # only the ``cycada`` spec has the feature settings
+        if self.feature_level:
+            width = hp["discriminator_dim"]
+            self.feature_discriminator = mlp([self.task_model.out_features, width, width, 1])
+        else:
+            self.feature_discriminator = None
+        # Images shown by snapshot(): the first batch of the translate phase. Not part of the checkpoint.
+        self.register_buffer("shown_source", None, persistent=False)
+        self.register_buffer("shown_target", None, persistent=False)
+        self.phase = None
+
+    # --- modes and phases -------------------------------------------------------------------
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and self.phase in ("translate", "task"):
+            self.model.eval()  # frozen f_s: running statistics, no dropout
+        if mode and self.phase == "task":
+            self.generator_st.eval()
+            self.generator_ts.eval()
+        return self
+
+    def begin_phase(self, phase, steps):
+        self.steps = steps
+        hp = self.hparams
+        if phase == "source":
+            self.phase = phase
+            self.optimizer = sgd(self.model.parameters(), hp)
+        elif phase == "translate":
+            self.phase = phase
+            self._freeze(self.model)
+            betas = (hp["adam_beta1"], 0.999)
+            generators = list(self.generator_st.parameters()) + list(self.generator_ts.parameters())
+            discriminators = list(self.discriminator_t.parameters()) + list(self.discriminator_s.parameters())
+            self.generator_optimizer = torch.optim.Adam(generators, lr=hp["translate_lr"], betas=betas)
+            self.discriminator_optimizer = torch.optim.Adam(discriminators, lr=hp["translate_lr"], betas=betas)
+        elif phase == "task":
+            self.phase = phase
+            for module in (self.model, self.generator_st, self.generator_ts, self.discriminator_t,
+                           self.discriminator_s):
+                self._freeze(module)
+            if hp["task_from_source"]:
+                self.task_model.load_state_dict(self.model.state_dict())
+            trained = list(self.task_model.parameters())
+            if self.feature_discriminator is not None:
+                trained += list(self.feature_discriminator.parameters())
+            self.optimizer = sgd(trained, hp)
+        else:
+            raise ValueError(f"CyCADA has no phase '{phase}'")
+        self.train(self.training)
+
+    @staticmethod
+    def _freeze(module: nn.Module) -> None:
+        module.requires_grad_(False)
+        module.zero_grad(set_to_none=True)
+
+    def update(self, phase, step, batch):
+        if phase == "source":
+            return self._source_step(step, batch)
+        if phase == "translate":
+            return self._translate_step(batch)
+        return self._task_step(step, batch)
+
+    # --- source ------------------------------------------------------------------------------
+
+    def _source_step(self, step, batch):
+        schedule_lr(self.optimizer, self.hparams, step / self.steps)
+        loss = F.cross_entropy(self.model(batch.source_x), batch.source_y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"class_loss": loss.detach()}
+
+    # --- translate ---------------------------------------------------------------------------
+
+    def semantic_loss(self, source_x, translated_source, target_x, translated_target, source_y=None):
+        """f_s's cross-entropy on both translations against its labels of the originals.
+
+        ``translated_source`` is G_st(source_x), ``translated_target`` is G_ts(target_x). With
+        ``source_y`` given, the source direction uses those labels instead of f_s's.
+        """
+        with torch.no_grad():
+            source_labels = self.model(source_x).argmax(1) if source_y is None else source_y
+            target_labels = self.model(target_x).argmax(1)
+        return (F.cross_entropy(self.model(translated_source), source_labels)
+                + F.cross_entropy(self.model(translated_target), target_labels))
+
+    def generator_losses(self, source_x, target_x, source_y=None):
+        """The generators' loss terms on one pair of batches, and the two translations.
+
+        Returns ``(losses, G_st(source_x), G_ts(target_x))`` with ``losses`` holding ``gan``,
+        ``cycle`` and ``semantic``, all unweighted.
+        """
+        translated_source = self.generator_st(source_x)
+        translated_target = self.generator_ts(target_x)
+        cycle = (F.l1_loss(self.generator_ts(translated_source), source_x)
+                 + F.l1_loss(self.generator_st(translated_target), target_x))
+        gan = (lsgan_loss(self.discriminator_t(translated_source), True)
+               + lsgan_loss(self.discriminator_s(translated_target), True))
+        semantic = self.semantic_loss(source_x, translated_source, target_x, translated_target, source_y)
+        return {"gan": gan, "cycle": cycle, "semantic": semantic}, translated_source, translated_target
+
+    def discriminator_loss(self, source_x, target_x, translated_source, translated_target):
+        """LSGAN loss of D_t (target real, G_st(x_s) fake) plus that of D_s (source real, G_ts(x_t) fake)."""
+        loss_t = 0.5 * (lsgan_loss(self.discriminator_t(target_x), True)
+                        + lsgan_loss(self.discriminator_t(translated_source.detach()), False))
+        loss_s = 0.5 * (lsgan_loss(self.discriminator_s(source_x), True)
+                        + lsgan_loss(self.discriminator_s(translated_target.detach()), False))
+        return loss_t + loss_s
+
+    def _translate_step(self, batch):
+        self._keep_for_snapshot(batch)
+        hp = self.hparams
+        source_y = batch.source_y if hp["semantic_true_labels"] else None
+        discriminators = (self.discriminator_t, self.discriminator_s)
+        for module in discriminators:
+            module.requires_grad_(False)
+        losses, translated_source, translated_target = self.generator_losses(batch.source_x, batch.target_x,
+                                                                             source_y)
+        generator_loss = (losses["gan"] + hp["cycle_weight"] * losses["cycle"]
+                          + hp["semantic_weight"] * losses["semantic"])
+        self.generator_optimizer.zero_grad(set_to_none=True)
+        generator_loss.backward()
+        self.generator_optimizer.step()
+        for module in discriminators:
+            module.requires_grad_(True)
+
+        discriminator_loss = self.discriminator_loss(batch.source_x, batch.target_x, translated_source,
+                                                     translated_target)
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        discriminator_loss.backward()
+        self.discriminator_optimizer.step()
+        return {"generator_loss": generator_loss.detach(), "gan_loss": losses["gan"].detach(),
+                "cycle_loss": losses["cycle"].detach(), "semantic_loss": losses["semantic"].detach(),
+                "discriminator_loss": discriminator_loss.detach()}
+
+    # --- task --------------------------------------------------------------------------------
+
+    def _task_step(self, step, batch):
+        self._keep_for_snapshot(batch)
+        hp = self.hparams
+        progress = step / self.steps
+        schedule_lr(self.optimizer, hp, progress)
+        with torch.no_grad():
+            translated = self.generator_st(batch.source_x)
+        n_source = translated.shape[0]
+        logs = {}
+        if self.feature_discriminator is None:
+            class_loss = F.cross_entropy(self.task_model(translated), batch.source_y)
+            loss = class_loss
+        else:
+            features = self.task_model.features(torch.cat([translated, batch.target_x]))
+            class_loss = F.cross_entropy(self.task_model.head(features[:n_source]), batch.source_y)
+            coefficient = grl_coefficient(progress, hp["grl_gamma"])
+            domain_logits = self.feature_discriminator(reverse_gradient(features, coefficient)).squeeze(1)
+            domain_labels = torch.cat([torch.ones(n_source, device=features.device),
+                                       torch.zeros(features.shape[0] - n_source, device=features.device)])
+            domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+            loss = class_loss + hp["feature_weight"] * domain_loss
+            logs["domain_loss"] = domain_loss.detach()
+            logs["domain_accuracy"] = ((domain_logits > 0).float() == domain_labels).float().mean().detach()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.detach(), "class_loss": class_loss.detach(), **logs}
+
+    def predict(self, x):
+        return self.task_model(x)
+
+    # --- images ------------------------------------------------------------------------------
+
+    def _keep_for_snapshot(self, batch):
+        if self.shown_source is None:
+            count = min(SNAPSHOT_IMAGES, batch.source_x.shape[0], batch.target_x.shape[0])
+            self.shown_source = batch.source_x[:count].detach().clone()
+            self.shown_target = batch.target_x[:count].detach().clone()
+
+    def snapshot(self):
+        """In ``translate`` and ``task``: one grid of four rows of the same fixed images.
+
+        Row 1: source images; row 2: their G_st translations (target style); row 3: target images;
+        row 4: their G_ts translations (source style).
+        """
+        if self.phase not in ("translate", "task") or self.shown_source is None:
+            return {}
+        source, target = self.shown_source, self.shown_target
+        grid = torch.cat([source, self.generator_st(source), target, self.generator_ts(target)])
+        return {"translations": (grid, source.shape[0])}
