@@ -1,0 +1,393 @@
+"""3C-GAN: adapt a source classifier to the target with a class-conditional GAN, without source data.
+
+Phase ``source`` (labelled source only, ``source_steps`` steps) trains the classifier C, the task
+model (the task's backbone, the batch-normed bottleneck and a linear head), with cross-entropy and
+the shared SGD recipe.
+
+Phase ``adapt`` (target images only, ``--steps`` steps) first freezes a copy of C's parameters,
+theta_Cs. A class-conditional generator G(y, z) and a discriminator D join C, and every step runs
+three updates in this order:
+
+1. D: maximise E[log D(x_t)] + E[log(1 - D(G(y, z)))], real target images against generated ones;
+2. G, with C and D fixed: minimise l_adv + lambda_s * CE(C(G(y, z)), y), so the samples look like
+   target images and C recognises the class they were generated for;
+3. C: minimise lambda_g * CE(C(G(y, z)), y) + lambda_w * ||theta_C - theta_Cs||^2
+   + lambda_clu * (mean entropy of C(x_t) + KL(C(x_t) || C(x_t + r))),
+
+with y drawn uniformly over the classes, z ~ N(0, I), and r a virtual adversarial perturbation
+(VAT): from a random direction of norm ``vat_xi`` per sample, one power-iteration step (the gradient
+of the KL divergence with respect to the probe), rescaled to norm ``vat_epsilon`` per sample. The
+clean prediction C(x_t) is a constant in the KL term, as in VAT. ``predict`` is C. The adapt phase
+never sees a source image.
+
+From the paper: the three players and their objectives, the class-conditional generator, the weight
+regulariser towards the frozen source parameters and the clustering regulariser (entropy plus a
+VAT-style smoothness term). The weights lambda_s = 0.1, lambda_w = 1e-4 and lambda_clu = 0.1
+(digits) and C's learning rate 1e-3 come from a secondary summary of the paper that has not been
+checked against it: treat them as a starting point. The same summary gives 1e-4 (G) and 4e-4 (D);
+see below for why the defaults differ.
+
+udabench's choices:
+
+- networks: C is the task's backbone plus udabench's bottleneck and head. G is DCGAN-style: the
+  one-hot class concatenated with ``noise_dim`` Gaussian noise, a linear projection to a small
+  feature map, stride-2 transposed convolutions with batch norm and ReLU, and a tanh output; the
+  number of stages follows ``context.resolution`` (two for 28 and 32 px, three for 40 px), and a map
+  larger than the resolution is centre-cropped. D is DCGAN-style too: stride-2 convolutions with
+  batch norm after all but the first and leaky ReLU, then one linear logit; it sees real and
+  generated images in separate batches, as in DCGAN;
+- G's tanh output lies in [-1, 1], which is the task's normalised space when the task normalises
+  with mean 0.5 and std 0.5, as every built-in task does (a method is not told the task's mean and
+  std);
+- optimisers: Adam for all three with constant learning rates; G and D use DCGAN's 2e-4 and beta1
+  0.5 (with the summary's 1e-4 for G and 4e-4 for D, D told every generated toy-digits-m image
+  apart from the start and G made no visible progress in 400 steps; with 2e-4 for both the two
+  stayed in balance); C uses default betas and no weight decay in the adapt phase (the weight
+  regulariser takes its place); ``lambda_g`` = 1;
+- ``classifier_warmup`` (default 0.2): for that fraction of the adapt phase only D and G train and C
+  stays the source model. G draws class-less noise for its first hundreds of steps, and training
+  C to tell such samples apart by their sampled labels pushed its target predictions towards
+  uniform and lowered target accuracy in short runs; 0 gives the per-iteration scheme from step 0;
+- the generator's adversarial loss is the non-saturating -log D(G(y, z)) unless
+  ``non_saturating`` is off; G's update reuses the batch that D just saw, and C's update draws a
+  fresh batch from the updated G (without gradient to G), of the target batch's size;
+- VAT: xi = 1e-6 and a radius of 3.5 (``vat_epsilon``) are the values of the DIRT-T code for digits;
+  directions are normalised per sample over all pixels, after a division by their largest absolute
+  value for numerical safety; a sample whose gradient vanishes keeps its random direction;
+- batch norm and dropout of C in the adapt phase: dropout is off (its noise would enter the KL term
+  and the generated-sample loss). With ``adapt_batch_stats`` on (the default), C's update runs the
+  generated and the target images through C as separate batches, each normalised with its own
+  statistics (so samples of a poor generator do not shift the normalisation of target images), and
+  only the clean target pass updates the running statistics, which therefore move from the
+  source's to the target's (used at test time). The two VAT passes (the probe and the perturbed
+  batch) normalise with their own batch statistics and leave the running statistics alone. With
+  ``adapt_batch_stats`` off, C's batch norm keeps the source running statistics throughout. G's
+  semantic loss always uses C in eval mode (running statistics, no dropout), as C is fixed in that
+  update;
+- the image grid (``snapshot``) shows ``samples_per_class`` samples per class, one row per class,
+  from a fixed noise drawn at construction, in eval mode (G's batch norm with running statistics);
+  it is empty before the adapt phase.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from udabench.method import Method, TaskModel, schedule_lr, sgd
+
+
+def _is_dropout(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.dropout._DropoutNd)
+
+
+def _is_batch_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+def generator_stages(resolution: int) -> int:
+    """Number of stride-2 stages: at least two, more until the starting map is at most 8 pixels wide."""
+    stages = 2
+    while math.ceil(resolution / 2 ** stages) > 8:
+        stages += 1
+    return stages
+
+
+class ConditionalGenerator(nn.Module):
+    """G(y, z): one-hot class and noise -> linear projection -> transposed convolutions -> tanh image."""
+
+    def __init__(self, num_classes: int, noise_dim: int, out_channels: int, resolution: int, width: int):
+        super().__init__()
+        self.num_classes, self.noise_dim, self.resolution = num_classes, noise_dim, resolution
+        stages = generator_stages(resolution)
+        start = math.ceil(resolution / 2 ** stages)
+        channels = [width * 2 ** (stages - 1 - i) for i in range(stages)]
+        self.project = nn.Sequential(
+            nn.Linear(noise_dim + num_classes, channels[0] * start * start, bias=False),
+            nn.Unflatten(1, (channels[0], start, start)),
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(inplace=True),
+        )
+        layers: list[nn.Module] = []
+        for fan_in, fan_out in zip(channels[:-1], channels[1:]):
+            layers += [nn.ConvTranspose2d(fan_in, fan_out, 4, 2, 1, bias=False), nn.BatchNorm2d(fan_out),
+                       nn.ReLU(inplace=True)]
+        layers += [nn.ConvTranspose2d(channels[-1], out_channels, 4, 2, 1), nn.Tanh()]
+        self.upsample = nn.Sequential(*layers)
+
+    def forward(self, labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        condition = F.one_hot(labels, self.num_classes).to(noise.dtype)
+        images = self.upsample(self.project(torch.cat([noise, condition], dim=1)))
+        excess = images.shape[-1] - self.resolution
+        if excess:
+            top = excess // 2
+            images = images[:, :, top:top + self.resolution, top:top + self.resolution]
+        return images
+
+
+class Discriminator(nn.Module):
+    """DCGAN-style: stride-2 convolutions, batch norm after all but the first, leaky ReLU; then one logit."""
+
+    def __init__(self, in_channels: int, resolution: int, width: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels, size = in_channels, resolution
+        for stage in range(generator_stages(resolution)):
+            if size < 2:
+                break
+            layers.append(nn.Conv2d(channels, width * 2 ** stage, 4, 2, 1, bias=stage == 0))
+            if stage:
+                layers.append(nn.BatchNorm2d(width * 2 ** stage))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            channels, size = width * 2 ** stage, size // 2
+        layers.append(nn.Flatten())
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, in_channels, resolution, resolution)).shape[1]
+        self.head = nn.Linear(flat, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).squeeze(1)
+
+
+def mean_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Mean Shannon entropy (nats) of the softmax of each row of ``logits``."""
+    log_probabilities = F.log_softmax(logits, dim=1)
+    return -(log_probabilities.exp() * log_probabilities).sum(dim=1).mean()
+
+
+def kl_from_logits(clean_logits: torch.Tensor, perturbed_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of KL(softmax(clean) || softmax(perturbed))."""
+    log_p = F.log_softmax(clean_logits, dim=1)
+    log_q = F.log_softmax(perturbed_logits, dim=1)
+    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
+
+
+def unit_per_sample(direction: torch.Tensor) -> torch.Tensor:
+    """Each sample of ``direction`` scaled to Euclidean norm 1 over all its elements (zero stays zero)."""
+    flat = direction.flatten(1)
+    flat = flat / (flat.abs().amax(dim=1, keepdim=True) + 1e-12)  # keeps the squares away from underflow
+    flat = flat / (flat.norm(dim=1, keepdim=True) + 1e-12)
+    return flat.view_as(direction)
+
+
+def virtual_adversarial_perturbation(logits_of, x: torch.Tensor, clean_logits: torch.Tensor, xi: float,
+                                     epsilon: float) -> torch.Tensor:
+    """VAT's r: one power-iteration step from a random probe of norm ``xi``, rescaled to norm ``epsilon``.
+
+    ``logits_of(x)`` gives the classifier's logits; ``clean_logits`` are its (constant) logits on
+    ``x``. The result is detached and has norm ``epsilon`` per sample.
+    """
+    random_direction = unit_per_sample(torch.randn_like(x))
+    probe = (xi * random_direction).requires_grad_(True)
+    divergence = kl_from_logits(clean_logits.detach(), logits_of(x.detach() + probe))
+    gradient, = torch.autograd.grad(divergence, probe)
+    direction = unit_per_sample(gradient.detach())
+    vanished = gradient.flatten(1).abs().amax(dim=1) == 0
+    if vanished.any():
+        direction = torch.where(vanished.view(-1, *[1] * (x.dim() - 1)), random_direction, direction)
+    return epsilon * direction
+
+
+@contextlib.contextmanager
+def _frozen(*modules: nn.Module):
+    """No gradient into ``modules``' parameters inside the block (gradients still flow through them)."""
+    flags = [(p, p.requires_grad) for m in modules for p in m.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def _running_stats_untouched(module: nn.Module):
+    """Batch norm inside the block normalises as before but does not update its running statistics."""
+    layers = [m for m in module.modules() if _is_batch_norm(m) and m.track_running_stats]
+    for layer in layers:
+        layer.track_running_stats = False
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.track_running_stats = True
+
+
+class ThreeCGAN(Method):
+    def __init__(self, context):
+        super().__init__(context)
+        hp = self.hparams
+        self.num_classes = context.num_classes
+        self.model = TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
+        # theta_Cs: filled from C at the start of the adapt phase, never trained.
+        self.source_model = copy.deepcopy(self.model).requires_grad_(False)
+        self.generator = ConditionalGenerator(context.num_classes, hp["noise_dim"], context.in_channels,
+                                              context.resolution, hp["generator_width"])
+        self.discriminator = Discriminator(context.in_channels, context.resolution, hp["discriminator_width"])
+        per_class = max(1, hp["samples_per_class"])
+        self.register_buffer("snapshot_labels",
+                             torch.arange(context.num_classes).repeat_interleave(per_class), persistent=False)
+        self.register_buffer("snapshot_noise", torch.randn(context.num_classes * per_class, hp["noise_dim"]),
+                             persistent=False)
+        self._adapting = False
+
+    # --- modes and phases ---
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.source_model.eval()
+        if mode and self._adapting:
+            for module in self.model.modules():
+                if _is_dropout(module) or (_is_batch_norm(module) and not self.hparams["adapt_batch_stats"]):
+                    module.eval()
+        return self
+
+    def begin_phase(self, phase, steps):
+        self.steps = steps
+        hp = self.hparams
+        if phase == "source":
+            self._adapting = False
+            self.optimizer = sgd(self.model.parameters(), hp)
+        elif phase == "adapt":
+            self.source_model.load_state_dict(self.model.state_dict())
+            self.source_model.requires_grad_(False)
+            self.model.zero_grad(set_to_none=True)
+            self._adapting = True
+            self.train(self.training)
+            betas = (hp["adam_beta1"], 0.999)
+            self.generator_optimizer = torch.optim.Adam(self.generator.parameters(), lr=hp["generator_lr"],
+                                                        betas=betas)
+            self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
+                                                            lr=hp["discriminator_lr"], betas=betas)
+            self.classifier_optimizer = torch.optim.Adam(self.model.parameters(), lr=hp["classifier_lr"])
+        else:
+            raise ValueError(f"3C-GAN has no phase '{phase}'")
+
+    def update(self, phase, step, batch):
+        if phase == "source":
+            schedule_lr(self.optimizer, self.hparams, step / self.steps)
+            loss = F.cross_entropy(self.model(batch.source_x), batch.source_y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            return {"class_loss": loss.detach()}
+        return self._adapt_step(step, batch.target_x)
+
+    # --- the pieces of one adaptation step ---
+
+    def sample_labels(self, n: int) -> torch.Tensor:
+        """``n`` classes drawn uniformly."""
+        return torch.randint(self.num_classes, (n,), device=self.snapshot_noise.device)
+
+    def sample_noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.hparams["noise_dim"], device=self.snapshot_noise.device)
+
+    def discriminator_loss(self, real: torch.Tensor, generated: torch.Tensor):
+        """Binary cross-entropy of D, real target images labelled 1 and generated ones 0, and D's accuracy."""
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(generated)
+        loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        accuracy = torch.cat([(real_logits > 0), (fake_logits <= 0)]).float().mean()
+        return loss, accuracy
+
+    def fixed_classifier(self, x: torch.Tensor) -> torch.Tensor:
+        """C's logits in eval mode (running statistics, no dropout); gradients reach ``x`` but not C."""
+        modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+        try:
+            with _frozen(self.model):
+                return self.model(x)
+        finally:
+            for module, mode in modes:  # parents come before their children: each ends as it was
+                module.training = mode
+
+    def generator_loss(self, generated: torch.Tensor, labels: torch.Tensor):
+        """``(l_adv + lambda_s * l_sem, l_adv, l_sem)`` for samples generated for ``labels``; C and D fixed."""
+        with _frozen(self.discriminator):
+            logits = self.discriminator(generated)
+        if self.hparams["non_saturating"]:
+            adversarial = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))  # -log D(G)
+        else:
+            adversarial = -F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))  # log(1 - D(G))
+        semantic = F.cross_entropy(self.fixed_classifier(generated), labels)
+        return adversarial + self.hparams["lambda_s"] * semantic, adversarial, semantic
+
+    def weight_regulariser(self) -> torch.Tensor:
+        """||theta_C - theta_Cs||^2 over all of C's parameters."""
+        source = dict(self.source_model.named_parameters())
+        return sum(((p - source[name]) ** 2).sum() for name, p in self.model.named_parameters())
+
+    def classifier_loss(self, generated: torch.Tensor, labels: torch.Tensor, target: torch.Tensor):
+        """C's objective and its parts, for generated samples with their classes and a target batch.
+
+        Generated and target images go through C in separate batches; only the clean target pass
+        updates batch norm's running statistics.
+        """
+        hp = self.hparams
+        with _running_stats_untouched(self.model):
+            generated_logits = self.model(generated)
+        target_logits = self.model(target)
+        generated_loss = F.cross_entropy(generated_logits, labels)
+        entropy = mean_entropy(target_logits)
+        weight_loss = self.weight_regulariser()
+        logs = {"classifier_generated_loss": generated_loss.detach(), "target_entropy": entropy.detach(),
+                "weight_distance": weight_loss.detach()}
+        clustering = entropy
+        if hp["lambda_clu"] > 0:
+            clean = target_logits.detach()
+            with _running_stats_untouched(self.model):
+                perturbation = virtual_adversarial_perturbation(self.model, target, clean, hp["vat_xi"],
+                                                                hp["vat_epsilon"])
+                perturbed_logits = self.model(target + perturbation)
+            smoothness = kl_from_logits(clean, perturbed_logits)
+            clustering = clustering + smoothness
+            logs["vat_kl"] = smoothness.detach()
+        loss = hp["lambda_g"] * generated_loss + hp["lambda_w"] * weight_loss + hp["lambda_clu"] * clustering
+        logs["classifier_loss"] = loss.detach()
+        return loss, logs
+
+    def _adapt_step(self, step: int, target: torch.Tensor):
+        n = target.shape[0]
+        # (1) D: real target against generated.
+        labels = self.sample_labels(n)
+        generated = self.generator(labels, self.sample_noise(n))
+        discriminator_loss, accuracy = self.discriminator_loss(target, generated.detach())
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        discriminator_loss.backward()
+        self.discriminator_optimizer.step()
+
+        # (2) G, with C and D fixed.
+        generator_loss, adversarial, semantic = self.generator_loss(generated, labels)
+        self.generator_optimizer.zero_grad(set_to_none=True)
+        generator_loss.backward()
+        self.generator_optimizer.step()
+        logs = {"discriminator_loss": discriminator_loss.detach(), "discriminator_accuracy": accuracy.detach(),
+                "generator_adv_loss": adversarial.detach(), "generator_semantic_loss": semantic.detach()}
+
+        # (3) C on fresh generated samples and the target batch.
+        if step >= round(self.hparams["classifier_warmup"] * self.steps):
+            labels = self.sample_labels(n)
+            with torch.no_grad():
+                generated = self.generator(labels, self.sample_noise(n))
+            classifier_loss, classifier_logs = self.classifier_loss(generated, labels, target)
+            self.classifier_optimizer.zero_grad(set_to_none=True)
+            classifier_loss.backward()
+            self.classifier_optimizer.step()
+            logs.update(classifier_logs)
+        return logs
+
+    def predict(self, x):
+        return self.model(x)
+
+    def snapshot(self):
+        if not self._adapting:
+            return {}
+        images = self.generator(self.snapshot_labels, self.snapshot_noise)
+        return {"generated": (images, max(1, self.hparams["samples_per_class"]))}

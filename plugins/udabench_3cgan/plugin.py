@@ -1,0 +1,83 @@
+"""Registers the ``3cgan`` method."""
+
+from udabench.hookspecs import hookimpl
+from udabench.hparams import TASK_MODEL_HELP, TASK_MODEL_HPARAMS
+from udabench.specs import MethodSpec, Phase
+
+
+@hookimpl
+def udabench_methods():
+    return [
+        MethodSpec(
+            name="3cgan",
+            factory="udabench_3cgan.method:ThreeCGAN",
+            setting="source-free",
+            phases=(
+                Phase("source", frozenset({"source"}), steps_param="source_steps"),
+                Phase("adapt", frozenset({"target"})),
+            ),
+            hparams={
+                **TASK_MODEL_HPARAMS,
+                "source_steps": 3000,
+                "noise_dim": 100,
+                "generator_width": 64,
+                "discriminator_width": 64,
+                "lambda_s": 0.1,
+                "lambda_g": 1.0,
+                "lambda_w": 1e-4,
+                "lambda_clu": 0.1,
+                "generator_lr": 2e-4,
+                "discriminator_lr": 2e-4,
+                "classifier_lr": 1e-3,
+                "adam_beta1": 0.5,
+                "vat_xi": 1e-6,
+                "vat_epsilon": 3.5,
+                "non_saturating": True,
+                "adapt_batch_stats": True,
+                "classifier_warmup": 0.2,
+                "samples_per_class": 8,
+            },
+            hparam_help={
+                **TASK_MODEL_HELP,
+                "source_steps": "steps of the source phase (classifier C on labelled source with the SGD recipe "
+                                "above); the adapt phase runs --steps on target images alone",
+                "noise_dim": "length of the generator's Gaussian noise z, concatenated with the one-hot class "
+                             "(udabench's choice)",
+                "generator_width": "channels of the generator's last hidden layer, doubled at each earlier "
+                                   "stage (udabench's choice)",
+                "discriminator_width": "channels of the discriminator's first convolution, doubled at each "
+                                       "later stage (udabench's choice)",
+                "lambda_s": "weight of the generator's semantic loss, the cross-entropy of the fixed C on "
+                            "G(y, z) for the sampled class y (secondary summary: 0.1)",
+                "lambda_g": "weight of C's cross-entropy on generated samples with their sampled classes "
+                            "(udabench's choice: 1.0)",
+                "lambda_w": "weight of ||theta_C - theta_Cs||^2, the squared distance of C's parameters to the "
+                            "frozen source copy (secondary summary: 1e-4)",
+                "lambda_clu": "weight of the clustering regulariser: mean entropy of C on target plus the VAT "
+                              "term KL(C(x_t) || C(x_t + r)) (secondary summary: 0.1 for digits, 1 otherwise)",
+                "generator_lr": "Adam learning rate of the generator, constant (udabench's choice: DCGAN's 2e-4; "
+                                "the secondary summary gives 1e-4)",
+                "discriminator_lr": "Adam learning rate of the discriminator, constant (udabench's choice: DCGAN's "
+                                    "2e-4; the secondary summary gives 4e-4)",
+                "classifier_lr": "Adam learning rate of C in the adapt phase, constant (secondary summary: 1e-3)",
+                "adam_beta1": "Adam beta1 of the generator and discriminator (udabench's choice: DCGAN's 0.5); "
+                              "C's Adam keeps beta1 0.9",
+                "vat_xi": "norm of the random probe of VAT's power iteration, per sample (VAT and DIRT-T code: 1e-6)",
+                "vat_epsilon": "norm of the adversarial perturbation r, per sample, in normalised pixel units "
+                               "(udabench's choice; DIRT-T's digit radius 3.5)",
+                "non_saturating": "generator adversarial loss -log D(G(y,z)) instead of the paper's "
+                                  "log(1 - D(G(y,z))) (udabench's choice: the usual non-saturating form)",
+                "adapt_batch_stats": "C's batch norm in the adapt phase: normalise target and generated batches "
+                                     "each with their own statistics, the running statistics following the "
+                                     "target batches (true), or keep the source running statistics (false) "
+                                     "(udabench's choice)",
+                "classifier_warmup": "fraction of the adapt phase at its start during which only D and G train "
+                                     "and C stays the source model (udabench's choice: 0.2; 0 trains C from "
+                                     "the first step, as the paper's per-iteration scheme reads)",
+                "samples_per_class": "generated samples per class in the saved image grid (one row per class)",
+            },
+            description="source-free: a class-conditional GAN generates target-style samples that the source "
+                        "classifier labels, and the classifier adapts on them with weight and clustering "
+                        "regularisers (Li et al. 2020)",
+        )
+    ]

@@ -1,0 +1,300 @@
+"""3C-GAN mechanics on tiny models and random tensors (the conformance test runs it end to end)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import udabench_3cgan.method as threecgan
+from udabench.method import Batch, MethodContext
+from udabench_3cgan.method import (ConditionalGenerator, Discriminator, ThreeCGAN, kl_from_logits,
+                                   virtual_adversarial_perturbation)
+from udabench_3cgan.plugin import udabench_methods
+
+NUM_CLASSES, CHANNELS, RESOLUTION = 3, 1, 8
+
+
+class TinyBackbone(nn.Sequential):
+    def __init__(self, dropout: float = 0.0):
+        super().__init__(nn.Flatten(), nn.Linear(CHANNELS * RESOLUTION * RESOLUTION, 12), nn.ReLU(),
+                         nn.Dropout(dropout))
+        self.out_features = 12
+
+
+def build(dropout=0.0, **overrides) -> ThreeCGAN:
+    hparams = {**udabench_methods()[0].hparams, "bottleneck_dim": 8, "dropout": dropout, "noise_dim": 4,
+               "generator_width": 8, "discriminator_width": 8, "samples_per_class": 5, "classifier_warmup": 0.0,
+               **overrides}
+    context = MethodContext(NUM_CLASSES, CHANNELS, RESOLUTION, hparams, {"source": 2, "adapt": 3},
+                            lambda: TinyBackbone(dropout))
+    method = ThreeCGAN(context)
+    method.train()
+    return method
+
+
+def images(n=8):
+    return torch.randn(n, CHANNELS, RESOLUTION, RESOLUTION).clamp(-1, 1)
+
+
+def state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def same(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def check_logs(logs):
+    assert logs
+    for value in logs.values():
+        assert isinstance(value, torch.Tensor) and value.ndim == 0 and not value.requires_grad
+        assert math.isfinite(float(value))
+
+
+def train_source(method, steps=2):
+    method.begin_phase("source", steps)
+    for step in range(steps):
+        check_logs(method.update("source", step, Batch(source_x=images(), source_y=torch.arange(8) % NUM_CLASSES)))
+
+
+def adapt(method, steps=3):
+    method.begin_phase("adapt", steps)
+    logs = None
+    for step in range(steps):
+        logs = method.update("adapt", step, Batch(target_x=images() + 0.5))
+        check_logs(logs)
+    return logs
+
+
+def test_adapt_phase_runs_on_a_batch_holding_only_target_images():
+    torch.manual_seed(0)
+    method = build()
+    method.begin_phase("adapt", 2)  # no source phase either: a fresh classifier adapts
+    batch = Batch(target_x=images())
+    assert batch.source_x is None and batch.source_y is None
+    logs = method.update("adapt", 0, batch)
+    check_logs(logs)
+    assert {"discriminator_loss", "generator_adv_loss", "generator_semantic_loss", "classifier_loss",
+            "classifier_generated_loss", "target_entropy", "vat_kl", "weight_distance"} <= logs.keys()
+
+
+def test_spec_is_source_free_with_a_source_phase_and_documented_hyperparameters():
+    spec = udabench_methods()[0]
+    assert spec.name == "3cgan" and spec.setting == "source-free"
+    assert [(p.name, p.inputs, p.steps_param) for p in spec.phases] == [
+        ("source", frozenset({"source"}), "source_steps"), ("adapt", frozenset({"target"}), None)]
+    assert set(spec.hparams) == set(spec.hparam_help)
+    for name in ("lambda_s", "lambda_g", "lambda_w", "lambda_clu", "vat_xi", "vat_epsilon", "classifier_lr"):
+        assert isinstance(spec.hparams[name], float)
+
+
+def test_weight_regulariser_is_zero_at_the_start_of_adapt_and_pulls_towards_the_source_weights():
+    torch.manual_seed(0)
+    method = build()
+    train_source(method)
+    method.begin_phase("adapt", 3)
+    assert method.weight_regulariser().item() == 0.0
+    with torch.no_grad():
+        for p in method.model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    regulariser = method.weight_regulariser()
+    assert regulariser.item() > 0
+    regulariser.backward()
+    source = dict(method.source_model.named_parameters())
+    before = regulariser.item()
+    for name, p in method.model.named_parameters():
+        towards_source = source[name] - p.detach()
+        assert torch.allclose(p.grad, -2.0 * towards_source)  # gradient of ||theta - theta_s||^2
+        assert (-p.grad * towards_source).sum() > 0  # a descent step moves towards theta_s
+        assert source[name].grad is None
+    with torch.no_grad():
+        for p in method.model.parameters():
+            p.sub_(0.1 * p.grad)
+    assert method.weight_regulariser().item() == pytest.approx(0.64 * before, rel=1e-4)
+
+
+def test_frozen_source_copy_does_not_change_during_adapt_while_the_classifier_does():
+    torch.manual_seed(0)
+    method = build()
+    train_source(method)
+    trained = state(method.model)
+    method.begin_phase("adapt", 3)
+    assert same(state(method.source_model), trained)
+    adapt_logs = None
+    for step in range(3):
+        adapt_logs = method.update("adapt", step, Batch(target_x=images() + 0.5))
+    check_logs(adapt_logs)
+    assert same(state(method.source_model), trained)
+    assert not same(state(method.model), trained)
+    assert all(not p.requires_grad and p.grad is None for p in method.source_model.parameters())
+    assert adapt_logs["weight_distance"].item() > 0
+
+
+def test_classifier_stays_the_source_model_during_the_warmup():
+    torch.manual_seed(0)
+    method = build(classifier_warmup=0.5)
+    train_source(method)
+    trained, generator = state(method.model), state(method.generator)
+    method.begin_phase("adapt", 4)
+    for step in range(2):
+        logs = method.update("adapt", step, Batch(target_x=images()))
+        check_logs(logs)
+        assert "classifier_loss" not in logs and "generator_semantic_loss" in logs
+    assert same(state(method.model), trained)  # running statistics included
+    assert not same(state(method.generator), generator)
+    assert "classifier_loss" in method.update("adapt", 2, Batch(target_x=images()))
+    assert not same(state(method.model), trained)
+
+
+def test_vat_perturbation_has_the_configured_norm_per_sample_and_is_adversarial():
+    torch.manual_seed(0)
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(CHANNELS * RESOLUTION * RESOLUTION, NUM_CLASSES))
+    x = images(16)
+    with torch.no_grad():
+        clean = classifier(x)
+    for epsilon in (0.5, 3.5):
+        r = virtual_adversarial_perturbation(classifier, x, clean, xi=1e-6, epsilon=epsilon)
+        assert r.shape == x.shape and not r.requires_grad
+        assert torch.allclose(r.flatten(1).norm(dim=1), torch.full((16,), epsilon), rtol=1e-4)
+    assert all(p.grad is None for p in classifier.parameters())
+    # the power-iteration direction moves predictions more than random directions of the same norm
+    r = virtual_adversarial_perturbation(classifier, x, clean, xi=1e-6, epsilon=0.5)
+    random_r = torch.randn_like(x)
+    random_r = 0.5 * random_r / random_r.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    with torch.no_grad():
+        assert kl_from_logits(clean, classifier(x + r)) > 2 * kl_from_logits(clean, classifier(x + random_r))
+
+
+def test_classifier_update_uses_a_vat_perturbation_of_norm_vat_epsilon(monkeypatch):
+    torch.manual_seed(0)
+    method = build(vat_epsilon=1.7)
+    method.begin_phase("adapt", 1)
+    seen = []
+
+    def spy(*args, **kwargs):
+        r = virtual_adversarial_perturbation(*args, **kwargs)
+        seen.append(r)
+        return r
+
+    monkeypatch.setattr(threecgan, "virtual_adversarial_perturbation", spy)
+    method.update("adapt", 0, Batch(target_x=images()))
+    assert len(seen) == 1 and seen[0].shape == (8, CHANNELS, RESOLUTION, RESOLUTION)
+    assert torch.allclose(seen[0].flatten(1).norm(dim=1), torch.full((8,), 1.7), rtol=1e-4)
+
+
+def test_generator_semantic_loss_uses_the_sampled_labels(monkeypatch):
+    torch.manual_seed(0)
+    method = build()
+    method.begin_phase("adapt", 2)
+    with torch.no_grad():  # C answers class 0 with logit 20 whatever it sees
+        method.model.head.weight.zero_()
+        method.model.head.bias.copy_(torch.tensor([20.0, 0.0, 0.0]))
+    losses = {}
+    for label in (0, 1):
+        monkeypatch.setattr(method, "sample_labels",
+                            lambda n, label=label: torch.full((n,), label, dtype=torch.long))
+        losses[label] = method.update("adapt", 0, Batch(target_x=images()))["generator_semantic_loss"].item()
+        with torch.no_grad():
+            method.model.head.weight.zero_()
+            method.model.head.bias.copy_(torch.tensor([20.0, 0.0, 0.0]))
+    assert losses[0] < 1e-3 and losses[1] == pytest.approx(20.0, abs=1e-2)
+
+
+def test_labels_are_uniform_and_only_the_generator_gets_gradient_from_its_loss():
+    torch.manual_seed(0)
+    method = build()
+    method.begin_phase("adapt", 2)
+    counts = torch.bincount(method.sample_labels(30000), minlength=NUM_CLASSES).float() / 30000
+    assert torch.allclose(counts, torch.full((NUM_CLASSES,), 1 / NUM_CLASSES), atol=0.02)
+    noise = method.sample_noise(4)
+    for label in range(1, NUM_CLASSES):  # the class changes what G draws
+        assert not torch.allclose(method.generator(torch.zeros(4, dtype=torch.long), noise),
+                                  method.generator(torch.full((4,), label), noise))
+    labels = method.sample_labels(8)
+    loss, _, _ = method.generator_loss(method.generator(labels, method.sample_noise(8)), labels)
+    loss.backward()
+    assert all(p.grad is None for p in method.model.parameters())
+    assert all(p.grad is None for p in method.discriminator.parameters())
+    assert all(p.grad is not None for p in method.generator.parameters())
+    assert all(p.requires_grad for p in method.model.parameters())
+    assert all(p.requires_grad for p in method.discriminator.parameters())
+    assert method.model.training  # the eval-mode pass of the fixed C leaves C's mode as it was
+
+
+def test_batch_norm_in_adapt_updates_running_statistics_once_per_step_and_dropout_is_off():
+    torch.manual_seed(0)
+    method = build(dropout=0.5)
+    train_source(method)
+    batch_norm = method.model.bottleneck[1]
+    tracked = batch_norm.num_batches_tracked.item()
+    adapt(method, steps=3)  # one joint pass per step; G's pass and the VAT passes leave the statistics
+    assert batch_norm.num_batches_tracked.item() == tracked + 3
+    assert batch_norm.training
+    assert all(not m.training for m in method.model.modules() if isinstance(m, nn.Dropout))
+    method.eval()
+    method.train()  # the runner's evaluation switches modes; dropout must stay off
+    assert all(not m.training for m in method.model.modules() if isinstance(m, nn.Dropout))
+
+    frozen = build(adapt_batch_stats=False)
+    train_source(frozen)
+    statistics = {k: v for k, v in state(frozen.model.bottleneck[1]).items() if k.startswith(("running", "num"))}
+    adapt(frozen, steps=2)
+    assert not frozen.model.bottleneck[1].training  # the source running statistics normalise throughout
+    after = {k: v for k, v in state(frozen.model.bottleneck[1]).items() if k.startswith(("running", "num"))}
+    assert len(after) == 3 and same(after, statistics)
+
+
+def test_load_source_weights_lets_adapt_start_without_a_source_phase():
+    torch.manual_seed(0)
+    trained = build()
+    train_source(trained)
+    checkpoint = state(trained)
+    for weights in (checkpoint, {k: v for k, v in checkpoint.items() if k.startswith("model.")}):
+        method = build()
+        method.load_source_weights(weights)
+        assert same(state(method.model), state(trained.model))
+        method.begin_phase("adapt", 2)
+        assert same(state(method.source_model), state(trained.model))
+        method.eval()
+        trained.eval()
+        x = images()
+        with torch.no_grad():
+            assert torch.equal(method.predict(x), trained.predict(x))
+        method.train()
+        trained.train()
+        check_logs(method.update("adapt", 0, Batch(target_x=images())))
+
+
+def test_snapshot_shows_one_row_of_generated_samples_per_class():
+    torch.manual_seed(0)
+    method = build(samples_per_class=5)
+    method.eval()
+    assert method.snapshot() == {}  # nothing generated before the adapt phase
+    method.train()
+    adapt(method, steps=2)
+    method.eval()
+    with torch.no_grad():
+        grids = method.snapshot()
+        assert set(grids) == {"generated"}
+        grid, per_row = grids["generated"]
+        assert per_row == 5 and grid.shape == (NUM_CLASSES * 5, CHANNELS, RESOLUTION, RESOLUTION)
+        assert torch.isfinite(grid).all() and grid.abs().max() <= 1.0 and grid.std() > 0
+        noise = method.snapshot_noise
+        for k in range(NUM_CLASSES):
+            row = method.generator(torch.full((5,), k), noise[5 * k:5 * (k + 1)])
+            assert torch.allclose(grid[5 * k:5 * (k + 1)], row)
+        assert torch.equal(method.snapshot()["generated"][0], grid)  # fixed noise: comparable grids
+
+
+@pytest.mark.parametrize("channels,resolution", [(1, 28), (3, 32), (3, 40), (1, 30), (3, 16)])
+def test_generator_and_discriminator_fit_the_task_resolution(channels, resolution):
+    torch.manual_seed(0)
+    generator = ConditionalGenerator(10, 16, channels, resolution, 8)
+    discriminator = Discriminator(channels, resolution, 8)
+    x = generator(torch.arange(4), torch.randn(4, 16))
+    assert x.shape == (4, channels, resolution, resolution)
+    assert x.min() >= -1.0 and x.max() <= 1.0
+    assert discriminator(x).shape == (4,)
