@@ -346,6 +346,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         steps = prepared.config["phase_steps"][phase.name]
         method.begin_phase(phase.name, steps)
         sums: dict[str, Any] = {}
+        counts: dict[str, int] = {}
         count = 0
         for step in range(steps):
             batch = Batch()
@@ -361,10 +362,12 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                         "update(); return detached scalar tensors"
                     )
                 sums[name] = sums.get(name, 0.0) + value.detach()
+                counts[name] = counts.get(name, 0) + 1
             count += 1
             done += 1
             if count == request.log_every or step == steps - 1:
-                record = {name: float(total) / count for name, total in sums.items()}
+                # Averaged over the steps that logged each value: some losses skip some steps.
+                record = {name: float(total) / counts[name] for name, total in sums.items()}
                 record.update(phase=phase.name, step=step + 1)
                 result.history.append(record)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if isinstance(v, float)}, refresh=False)
@@ -376,7 +379,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                                     f"'{phase.name}' near step {step + 1}; lower the learning rate (--set lr=...)")
                     result.timings = {"load_s": loaded - started, "train_s": time.perf_counter() - loaded}
                     raise RunFailed(f"run {prepared.run_id} failed: {result.error}", result)
-                sums, count = {}, 0
+                sums, counts, count = {}, {}, 0
             snapshotter.maybe_save(phase.name, step + 1, steps)
             bar.update(1)
     bar.close()
