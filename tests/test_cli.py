@@ -102,7 +102,7 @@ def test_run_summary_without_json(data_args, store_path):
 
 
 def test_diverging_run_is_stored_as_failed(data_args, store_path):
-    process = run_cli(*run_args(data_args, store_path, "--set", "lr=1e30", "--steps", "60", "--json"))
+    process = run_cli(*run_args(data_args, store_path, "--set", "lr=1e30", "--steps", "10", "--json"))
     assert process.returncode == 1
     assert "became nan" in process.stderr and "stored as failed" in process.stderr
     assert "Traceback" not in process.stderr

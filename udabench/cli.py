@@ -106,11 +106,11 @@ def cmd_run(args) -> int:
         data=parse_assignments(args.data, "--data"), data_root=args.data_root, progress=not args.no_progress,
         threads=args.threads, snapshots=args.snapshots,
     )
-    store = Store(args.store)
     if args.source_run:
-        request.source_run, request.source_checkpoint = _source_run(store, args)
+        request.source_run, request.source_checkpoint = _source_run(Store(args.store), args)
     registry = load_registry()
     prepared = prepare(registry, request)
+    store = Store(args.store)  # opened (and created) only once the request is known to be good
     stored = store.get(prepared.run_id)
     if stored is not None and stored["status"] == "ok" and not args.rerun:
         print(f"udabench: run {prepared.run_id} is already stored; showing it (--rerun trains again)",

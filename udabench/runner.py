@@ -46,7 +46,7 @@ class RunRequest:
     snapshots: int = 4
     source_run: str | None = None
     source_checkpoint: str | None = None
-    log_every: int = 50
+    log_every: int | None = None  # default: about 20 records per phase, at most every 50 steps
     progress: bool = True
 
 
@@ -344,6 +344,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
             splits.pop("source_train", None)
             samplers.pop("source", None)
         steps = prepared.config["phase_steps"][phase.name]
+        log_every = request.log_every or max(1, min(50, steps // 20))
         method.begin_phase(phase.name, steps)
         sums: dict[str, Any] = {}
         counts: dict[str, int] = {}
@@ -365,7 +366,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                 counts[name] = counts.get(name, 0) + 1
             count += 1
             done += 1
-            if count == request.log_every or step == steps - 1:
+            if count == log_every or step == steps - 1:
                 # Averaged over the steps that logged each value: some losses skip some steps.
                 record = {name: float(total) / counts[name] for name, total in sums.items()}
                 record.update(phase=phase.name, step=step + 1)
