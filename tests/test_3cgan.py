@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import nn
 
-import udabench_3cgan.method as threecgan
-from udabench.method import Batch, MethodContext
-from udabench_3cgan.method import (ConditionalGenerator, Discriminator, ThreeCGAN, kl_from_logits,
-                                   virtual_adversarial_perturbation)
+import udabench.method as method_helpers
+from methodkit import TinyBackbone, check_logs, same, state
+from udabench.method import Batch, MethodContext, kl_from_logits, virtual_adversarial_perturbation
+from udabench_3cgan.method import ConditionalGenerator, Discriminator, ThreeCGAN
 from udabench_3cgan.plugin import udabench_methods
 
 NUM_CLASSES, CHANNELS, RESOLUTION = 3, 1, 8
-
-
-class TinyBackbone(nn.Sequential):
-    def __init__(self, dropout: float = 0.0):
-        super().__init__(nn.Flatten(), nn.Linear(CHANNELS * RESOLUTION * RESOLUTION, 12), nn.ReLU(),
-                         nn.Dropout(dropout))
-        self.out_features = 12
 
 
 def build(dropout=0.0, **overrides) -> ThreeCGAN:
@@ -29,7 +20,7 @@ def build(dropout=0.0, **overrides) -> ThreeCGAN:
                "generator_width": 8, "discriminator_width": 8, "samples_per_class": 5, "classifier_warmup": 0.0,
                **overrides}
     context = MethodContext(NUM_CLASSES, CHANNELS, RESOLUTION, hparams, {"source": 2, "adapt": 3},
-                            lambda: TinyBackbone(dropout))
+                            lambda: TinyBackbone(CHANNELS, RESOLUTION, dropout))
     method = ThreeCGAN(context)
     method.train()
     return method
@@ -37,21 +28,6 @@ def build(dropout=0.0, **overrides) -> ThreeCGAN:
 
 def images(n=8):
     return torch.randn(n, CHANNELS, RESOLUTION, RESOLUTION).clamp(-1, 1)
-
-
-def state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: value.detach().clone() for name, value in module.state_dict().items()}
-
-
-def same(a, b) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def check_logs(logs):
-    assert logs
-    for value in logs.values():
-        assert isinstance(value, torch.Tensor) and value.ndim == 0 and not value.requires_grad
-        assert math.isfinite(float(value))
 
 
 def train_source(method, steps=2):
@@ -179,7 +155,7 @@ def test_classifier_update_uses_a_vat_perturbation_of_norm_vat_epsilon(monkeypat
         seen.append(r)
         return r
 
-    monkeypatch.setattr(threecgan, "virtual_adversarial_perturbation", spy)
+    monkeypatch.setattr(method_helpers, "virtual_adversarial_perturbation", spy)
     method.update("adapt", 0, Batch(target_x=images()))
     assert len(seen) == 1 and seen[0].shape == (8, CHANNELS, RESOLUTION, RESOLUTION)
     assert torch.allclose(seen[0].flatten(1).norm(dim=1), torch.full((8,), 1.7), rtol=1e-4)

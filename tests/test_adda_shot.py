@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from methodkit import TinyBackbone, check_logs, same
+from methodkit import state as snapshot
 from udabench.method import Batch, MethodContext
 from udabench_adda.method import ADDA
 from udabench_adda.plugin import udabench_methods as adda_specs
@@ -17,17 +19,10 @@ from udabench_shot.plugin import udabench_methods as shot_specs
 NUM_CLASSES, CHANNELS, RESOLUTION = 3, 1, 4
 
 
-class TinyBackbone(nn.Sequential):
-    def __init__(self, dropout: float = 0.0):
-        super().__init__(nn.Flatten(), nn.Linear(CHANNELS * RESOLUTION * RESOLUTION, 12), nn.ReLU(),
-                         nn.Dropout(dropout))
-        self.out_features = 12
-
-
 def build(method_class, spec, dropout=0.0, **overrides):
     hparams = {**spec.hparams, "bottleneck_dim": 8, "dropout": dropout, **overrides}
     context = MethodContext(NUM_CLASSES, CHANNELS, RESOLUTION, hparams,
-                            {"source": 2, "adapt": 3}, lambda: TinyBackbone(dropout))
+                            {"source": 2, "adapt": 3}, lambda: TinyBackbone(CHANNELS, RESOLUTION, dropout))
     method = method_class(context)
     method.train()
     return method
@@ -39,21 +34,6 @@ def images(n=8):
 
 def source_batch(n=8):
     return Batch(source_x=images(n), source_y=torch.arange(n) % NUM_CLASSES)
-
-
-def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: value.detach().clone() for name, value in module.state_dict().items()}
-
-
-def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def check_logs(logs):
-    assert logs
-    for value in logs.values():
-        assert isinstance(value, torch.Tensor) and value.ndim == 0 and not value.requires_grad
-        assert math.isfinite(float(value))
 
 
 # ADDA

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import nn
 
+from methodkit import TinyBackbone, check_logs, same, state
 from udabench.method import Batch, MethodContext, TaskModel
 from udabench.plugins import load_registry
 from udabench_cycada.method import CyCADA, Generator, lsgan_loss, patch_discriminator
@@ -15,13 +14,6 @@ from udabench_cycada.plugin import FEATURE_HPARAMS, udabench_methods
 
 NUM_CLASSES, CHANNELS, RESOLUTION = 3, 1, 16
 SPECS = {spec.name: spec for spec in udabench_methods()}
-
-
-class TinyBackbone(nn.Sequential):
-    def __init__(self, channels=CHANNELS, resolution=RESOLUTION, dropout=0.0):
-        super().__init__(nn.Flatten(), nn.Linear(channels * resolution * resolution, 12), nn.ReLU(),
-                         nn.Dropout(dropout))
-        self.out_features = 12
 
 
 def build(name="cycada", channels=CHANNELS, resolution=RESOLUTION, dropout=0.0, **overrides):
@@ -44,21 +36,6 @@ def images(n=8, channels=CHANNELS, resolution=RESOLUTION, shift=0.0):
 def batch(n=8, channels=CHANNELS, resolution=RESOLUTION):
     return Batch(source_x=images(n, channels, resolution), source_y=torch.arange(n) % NUM_CLASSES,
                  target_x=images(n, channels, resolution, shift=0.5))
-
-
-def state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: value.detach().clone() for name, value in module.state_dict().items()}
-
-
-def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def check_logs(logs):
-    assert logs
-    for value in logs.values():
-        assert isinstance(value, torch.Tensor) and value.ndim == 0 and not value.requires_grad
-        assert math.isfinite(float(value))
 
 
 def run_phase(method, phase, steps=2, make_batch=batch):
@@ -275,7 +252,7 @@ def test_task_model_starts_fresh_or_from_the_source_classifier():
 def test_source_run_weights_load_into_the_source_classifier():
     torch.manual_seed(0)
     method = build()
-    source_only = TaskModel(TinyBackbone(), NUM_CLASSES, 8)
+    source_only = TaskModel(TinyBackbone(CHANNELS, RESOLUTION), NUM_CLASSES, 8)
     checkpoint = {f"model.{k}": v for k, v in source_only.state_dict().items()}
     method.load_source_weights(checkpoint)
     assert same(state(method.model), state(source_only))

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import udabench_label2image.method as label2image_module
-from udabench.method import Batch, MethodContext
+from methodkit import TinyBackbone, check_logs, same, state
+from udabench.method import Batch, MethodContext, vat_loss
 from udabench.plugins import load_registry
-from udabench_label2image.method import (SAMPLES_PER_CLASS, ConditionalGenerator, Discriminator, Label2Image,
-                                         vat_loss)
+from udabench_label2image.method import SAMPLES_PER_CLASS, ConditionalGenerator, Discriminator, Label2Image
 from udabench_label2image.plugin import udabench_methods
 
 NUM_CLASSES, CHANNELS, RESOLUTION, BATCH = 3, 1, 8, 8
-
-
-class TinyBackbone(nn.Sequential):
-    def __init__(self):
-        super().__init__(nn.Flatten(), nn.Linear(CHANNELS * RESOLUTION * RESOLUTION, 12), nn.ReLU())
-        self.out_features = 12
 
 
 def specs():
@@ -33,7 +25,7 @@ def build(name="label2image", **overrides):
     hparams = {**specs()[name].hparams, "bottleneck_dim": 8, "noise_dim": 5, "generator_width": 4,
                "discriminator_width": 4, **overrides}
     context = MethodContext(NUM_CLASSES, CHANNELS, RESOLUTION, hparams,
-                            {"source": 2, "gan": 3, "retrain": 3}, TinyBackbone)
+                            {"source": 2, "gan": 3, "retrain": 3}, lambda: TinyBackbone(CHANNELS, RESOLUTION))
     method = Label2Image(context)
     method.train()
     return method
@@ -49,21 +41,6 @@ def source_batch():
 
 def retrain_batch():
     return Batch(source_x=images(), source_y=torch.arange(BATCH) % NUM_CLASSES, target_x=images() + 1.0)
-
-
-def state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: value.detach().clone() for name, value in module.state_dict().items()}
-
-
-def same(a, b) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def check_logs(logs):
-    assert logs
-    for value in logs.values():
-        assert isinstance(value, torch.Tensor) and value.ndim == 0 and not value.requires_grad
-        assert math.isfinite(float(value))
 
 
 def run_phase(method, phase, steps, make_batch):

@@ -1,4 +1,4 @@
-"""The method contract and the few helpers that several methods share (GRL, schedules, task model).
+"""The method contract and the helpers that several methods share (GRL, schedules, task model, VAT).
 
 A method is an ``nn.Module`` that the runner builds with a :class:`MethodContext`, then drives phase
 by phase: ``begin_phase`` once, ``update`` once per step with a :class:`Batch` holding only what the
@@ -8,11 +8,13 @@ results.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -164,3 +166,109 @@ def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
         group["lr"] = group["initial_lr"] * factor
+
+
+def is_dropout(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.dropout._DropoutNd)
+
+
+def is_batch_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module):
+    """No gradient into ``modules``' parameters inside the block (gradients still flow through them)."""
+    flags = [(p, p.requires_grad) for m in modules for p in m.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def running_stats_untouched(module: nn.Module):
+    """Batch norm inside the block normalises as before but does not update its running statistics."""
+    layers = [m for m in module.modules() if is_batch_norm(m) and m.track_running_stats]
+    for layer in layers:
+        layer.track_running_stats = False
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.track_running_stats = True
+
+
+@contextlib.contextmanager
+def probing(model: nn.Module):
+    """Dropout off and batch-norm running statistics untouched (batch statistics still used)."""
+    dropouts = [m for m in model.modules() if is_dropout(m) and m.training]
+    for m in dropouts:
+        m.eval()
+    try:
+        with running_stats_untouched(model):
+            yield
+    finally:
+        for m in dropouts:
+            m.train()
+
+
+def mean_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Mean Shannon entropy (nats) of the softmax of each row of ``logits``."""
+    log_probabilities = F.log_softmax(logits, dim=1)
+    return -(log_probabilities.exp() * log_probabilities).sum(dim=1).mean()
+
+
+def kl_from_logits(clean_logits: torch.Tensor, perturbed_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of KL(softmax(clean) || softmax(perturbed))."""
+    log_p = F.log_softmax(clean_logits, dim=1)
+    log_q = F.log_softmax(perturbed_logits, dim=1)
+    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
+
+
+def unit_per_sample(direction: torch.Tensor) -> torch.Tensor:
+    """Each sample of ``direction`` scaled to Euclidean norm 1 over all its elements (zero stays zero)."""
+    flat = direction.flatten(1)
+    flat = flat / (flat.abs().amax(dim=1, keepdim=True) + 1e-12)  # keeps the squares away from underflow
+    flat = flat / (flat.norm(dim=1, keepdim=True) + 1e-12)
+    return flat.view_as(direction)
+
+
+def virtual_adversarial_perturbation(logits_of, x: torch.Tensor, clean_logits: torch.Tensor, xi: float,
+                                     epsilon: float) -> torch.Tensor:
+    """VAT's r: one power-iteration step from a random probe of norm ``xi``, rescaled to norm ``epsilon``.
+
+    ``logits_of(x)`` gives the classifier's logits; ``clean_logits`` are its (constant) logits on
+    ``x``. The result is detached and has norm ``epsilon`` per sample; a sample whose gradient
+    vanishes keeps its random direction.
+    """
+    random_direction = unit_per_sample(torch.randn_like(x))
+    probe = (xi * random_direction).requires_grad_(True)
+    divergence = kl_from_logits(clean_logits.detach(), logits_of(x.detach() + probe))
+    gradient, = torch.autograd.grad(divergence, probe)
+    direction = unit_per_sample(gradient.detach())
+    vanished = gradient.flatten(1).abs().amax(dim=1) == 0
+    if vanished.any():
+        direction = torch.where(vanished.view(-1, *[1] * (x.dim() - 1)), random_direction, direction)
+    return epsilon * direction
+
+
+def vat_loss(model: nn.Module, x: torch.Tensor, *, xi: float, epsilon: float,
+             clean_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """KL(model(x) || model(x + r)), r of norm ``epsilon`` per sample in the most sensitive direction.
+
+    r comes from :func:`virtual_adversarial_perturbation`. The clean prediction is a constant:
+    ``clean_logits`` when given (e.g. from a training pass that already ran), else ``model(x)``
+    without gradient. Inside, dropout is off and batch norm leaves its running statistics as they
+    were (:func:`probing`); parameters get gradient only from the returned loss.
+    """
+    with probing(model):
+        if clean_logits is None:
+            with torch.no_grad():
+                clean_logits = model(x)
+        clean = clean_logits.detach()
+        perturbation = virtual_adversarial_perturbation(model, x, clean, xi, epsilon)
+        return kl_from_logits(clean, model(x + perturbation))

@@ -71,7 +71,6 @@ udabench's choices:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 
@@ -79,15 +78,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, TaskModel, schedule_lr, sgd
-
-
-def _is_dropout(module: nn.Module) -> bool:
-    return isinstance(module, nn.modules.dropout._DropoutNd)
-
-
-def _is_batch_norm(module: nn.Module) -> bool:
-    return isinstance(module, nn.modules.batchnorm._BatchNorm)
+from udabench.method import (Method, TaskModel, frozen, is_batch_norm, is_dropout, mean_entropy,
+                             running_stats_untouched, schedule_lr, sgd, vat_loss)
 
 
 def generator_stages(resolution: int) -> int:
@@ -155,71 +147,6 @@ class Discriminator(nn.Module):
         return self.head(self.features(x)).squeeze(1)
 
 
-def mean_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Mean Shannon entropy (nats) of the softmax of each row of ``logits``."""
-    log_probabilities = F.log_softmax(logits, dim=1)
-    return -(log_probabilities.exp() * log_probabilities).sum(dim=1).mean()
-
-
-def kl_from_logits(clean_logits: torch.Tensor, perturbed_logits: torch.Tensor) -> torch.Tensor:
-    """Mean over rows of KL(softmax(clean) || softmax(perturbed))."""
-    log_p = F.log_softmax(clean_logits, dim=1)
-    log_q = F.log_softmax(perturbed_logits, dim=1)
-    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
-
-
-def unit_per_sample(direction: torch.Tensor) -> torch.Tensor:
-    """Each sample of ``direction`` scaled to Euclidean norm 1 over all its elements (zero stays zero)."""
-    flat = direction.flatten(1)
-    flat = flat / (flat.abs().amax(dim=1, keepdim=True) + 1e-12)  # keeps the squares away from underflow
-    flat = flat / (flat.norm(dim=1, keepdim=True) + 1e-12)
-    return flat.view_as(direction)
-
-
-def virtual_adversarial_perturbation(logits_of, x: torch.Tensor, clean_logits: torch.Tensor, xi: float,
-                                     epsilon: float) -> torch.Tensor:
-    """VAT's r: one power-iteration step from a random probe of norm ``xi``, rescaled to norm ``epsilon``.
-
-    ``logits_of(x)`` gives the classifier's logits; ``clean_logits`` are its (constant) logits on
-    ``x``. The result is detached and has norm ``epsilon`` per sample.
-    """
-    random_direction = unit_per_sample(torch.randn_like(x))
-    probe = (xi * random_direction).requires_grad_(True)
-    divergence = kl_from_logits(clean_logits.detach(), logits_of(x.detach() + probe))
-    gradient, = torch.autograd.grad(divergence, probe)
-    direction = unit_per_sample(gradient.detach())
-    vanished = gradient.flatten(1).abs().amax(dim=1) == 0
-    if vanished.any():
-        direction = torch.where(vanished.view(-1, *[1] * (x.dim() - 1)), random_direction, direction)
-    return epsilon * direction
-
-
-@contextlib.contextmanager
-def _frozen(*modules: nn.Module):
-    """No gradient into ``modules``' parameters inside the block (gradients still flow through them)."""
-    flags = [(p, p.requires_grad) for m in modules for p in m.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
-@contextlib.contextmanager
-def _running_stats_untouched(module: nn.Module):
-    """Batch norm inside the block normalises as before but does not update its running statistics."""
-    layers = [m for m in module.modules() if _is_batch_norm(m) and m.track_running_stats]
-    for layer in layers:
-        layer.track_running_stats = False
-    try:
-        yield
-    finally:
-        for layer in layers:
-            layer.track_running_stats = True
-
-
 class ThreeCGAN(Method):
     def __init__(self, context):
         super().__init__(context)
@@ -245,7 +172,7 @@ class ThreeCGAN(Method):
         self.source_model.eval()
         if mode and self._adapting:
             for module in self.model.modules():
-                if _is_dropout(module) or (_is_batch_norm(module) and not self.hparams["adapt_batch_stats"]):
+                if is_dropout(module) or (is_batch_norm(module) and not self.hparams["adapt_batch_stats"]):
                     module.eval()
         return self
 
@@ -302,7 +229,7 @@ class ThreeCGAN(Method):
         modes = [(module, module.training) for module in self.model.modules()]
         self.model.eval()
         try:
-            with _frozen(self.model):
+            with frozen(self.model):
                 return self.model(x)
         finally:
             for module, mode in modes:  # parents come before their children: each ends as it was
@@ -310,7 +237,7 @@ class ThreeCGAN(Method):
 
     def generator_loss(self, generated: torch.Tensor, labels: torch.Tensor):
         """``(l_adv + lambda_s * l_sem, l_adv, l_sem)`` for samples generated for ``labels``; C and D fixed."""
-        with _frozen(self.discriminator):
+        with frozen(self.discriminator):
             logits = self.discriminator(generated)
         if self.hparams["non_saturating"]:
             adversarial = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))  # -log D(G)
@@ -331,7 +258,7 @@ class ThreeCGAN(Method):
         updates batch norm's running statistics.
         """
         hp = self.hparams
-        with _running_stats_untouched(self.model):
+        with running_stats_untouched(self.model):
             generated_logits = self.model(generated)
         target_logits = self.model(target)
         generated_loss = F.cross_entropy(generated_logits, labels)
@@ -341,12 +268,8 @@ class ThreeCGAN(Method):
                 "weight_distance": weight_loss.detach()}
         clustering = entropy
         if hp["lambda_clu"] > 0:
-            clean = target_logits.detach()
-            with _running_stats_untouched(self.model):
-                perturbation = virtual_adversarial_perturbation(self.model, target, clean, hp["vat_xi"],
-                                                                hp["vat_epsilon"])
-                perturbed_logits = self.model(target + perturbation)
-            smoothness = kl_from_logits(clean, perturbed_logits)
+            smoothness = vat_loss(self.model, target, xi=hp["vat_xi"], epsilon=hp["vat_epsilon"],
+                                  clean_logits=target_logits)
             clustering = clustering + smoothness
             logs["vat_kl"] = smoothness.detach()
         loss = hp["lambda_g"] * generated_loss + hp["lambda_w"] * weight_loss + hp["lambda_clu"] * clustering

@@ -45,11 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, TaskModel, mlp, schedule_lr, sgd
-
-
-def _is_dropout(module: nn.Module) -> bool:
-    return isinstance(module, nn.modules.dropout._DropoutNd)
+from udabench.method import Method, TaskModel, frozen, is_dropout, mlp, schedule_lr, sgd
 
 
 class ADDA(Method):
@@ -70,7 +66,7 @@ class ADDA(Method):
         if mode and self._adapting:
             self.model.eval()  # frozen source encoder and classifier: running statistics, no dropout
             for module in self.target_encoder.modules():
-                if _is_dropout(module):
+                if is_dropout(module):
                     module.eval()
         return self
 
@@ -132,12 +128,11 @@ class ADDA(Method):
         discriminator_loss.backward()
         self.discriminator_optimizer.step()
 
-        self.discriminator.requires_grad_(False)
-        mapping_loss = self.mapping_loss(target_features)
-        self.encoder_optimizer.zero_grad(set_to_none=True)
-        mapping_loss.backward()
-        self.encoder_optimizer.step()
-        self.discriminator.requires_grad_(True)
+        with frozen(self.discriminator):
+            mapping_loss = self.mapping_loss(target_features)
+            self.encoder_optimizer.zero_grad(set_to_none=True)
+            mapping_loss.backward()
+            self.encoder_optimizer.step()
         return {"discriminator_loss": discriminator_loss.detach(), "mapping_loss": mapping_loss.detach(),
                 "domain_accuracy": accuracy.detach()}
 

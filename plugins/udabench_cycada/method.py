@@ -81,7 +81,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, TaskModel, grl_coefficient, mlp, reverse_gradient, schedule_lr, sgd
+from udabench.method import (Method, TaskModel, frozen, grl_coefficient, mlp, reverse_gradient, schedule_lr,
+                             sgd)
 
 SNAPSHOT_IMAGES = 8
 
@@ -310,18 +311,14 @@ class CyCADA(Method):
         self._keep_for_snapshot(batch)
         hp = self.hparams
         source_y = batch.source_y if hp["semantic_true_labels"] else None
-        discriminators = (self.discriminator_t, self.discriminator_s)
-        for module in discriminators:
-            module.requires_grad_(False)
-        losses, translated_source, translated_target = self.generator_losses(batch.source_x, batch.target_x,
-                                                                             source_y)
-        generator_loss = (losses["gan"] + hp["cycle_weight"] * losses["cycle"]
-                          + hp["semantic_weight"] * losses["semantic"])
-        self.generator_optimizer.zero_grad(set_to_none=True)
-        generator_loss.backward()
-        self.generator_optimizer.step()
-        for module in discriminators:
-            module.requires_grad_(True)
+        with frozen(self.discriminator_t, self.discriminator_s):
+            losses, translated_source, translated_target = self.generator_losses(batch.source_x, batch.target_x,
+                                                                                 source_y)
+            generator_loss = (losses["gan"] + hp["cycle_weight"] * losses["cycle"]
+                              + hp["semantic_weight"] * losses["semantic"])
+            self.generator_optimizer.zero_grad(set_to_none=True)
+            generator_loss.backward()
+            self.generator_optimizer.step()
 
         discriminator_loss = self.discriminator_loss(batch.source_x, batch.target_x, translated_source,
                                                      translated_target)

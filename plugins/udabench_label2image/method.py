@@ -37,7 +37,10 @@ udabench's choices (the paper's figures are not available here):
   and ``vat_epsilon`` (3.5 in normalised pixel units) are udabench's choices. ``vat_xi`` is 0.01: with a probe of
   norm 1e-6 the float32 gradient pointed well away from the float64 one in a check on the digit
   backbone (cosine about 0.2), at 0.01 it agreed (about 0.99). The VAT passes run T with dropout off
-  and without updating its batch-norm running statistics, so the KL measures only the perturbation.
+  and without updating its batch-norm running statistics, so the KL measures only the perturbation;
+  the term is the shared ``vat_loss`` of ``udabench.method`` (directions normalised per sample after
+  a division by their largest absolute value; a sample whose gradient vanishes keeps its random
+  direction).
 - networks: a DCGAN-style generator (z concatenated with the one-hot label, a linear projection to
   4w x r/4 x r/4, two stride-2 transposed convolutions with batch norm and ReLU, a 3x3 convolution,
   tanh, a centre crop to the task's resolution when it is not a multiple of 4) and an unconditional
@@ -63,13 +66,12 @@ udabench's choices (the paper's figures are not available here):
 """
 
 import math
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, TaskModel, schedule_lr, sgd
+from udabench.method import Method, TaskModel, frozen, mean_entropy, schedule_lr, sgd, vat_loss
 
 SAMPLES_PER_CLASS = 8  # images per row of the snapshot grid, one row per class
 
@@ -128,56 +130,6 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(1)
-
-
-def mean_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Mean Shannon entropy (nats) of the softmax of each row of ``logits``."""
-    log_probabilities = F.log_softmax(logits, dim=1)
-    return -(log_probabilities.exp() * log_probabilities).sum(dim=1).mean()
-
-
-def _unit_per_sample(x: torch.Tensor) -> torch.Tensor:
-    return x / (x.flatten(1).norm(dim=1).view(-1, *([1] * (x.dim() - 1))) + 1e-12)
-
-
-@contextmanager
-def _probing(model: nn.Module):
-    """Dropout off and batch-norm running statistics untouched (batch statistics still used)."""
-    dropouts = [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.training]
-    norms = [m for m in model.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
-    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
-    for m in dropouts:
-        m.eval()
-    for m in norms:
-        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
-    try:
-        yield
-    finally:
-        for m in dropouts:
-            m.train()
-        for m, (momentum, tracked) in zip(norms, saved):
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
-
-
-def vat_loss(model: nn.Module, x: torch.Tensor, epsilon: float, xi: float) -> torch.Tensor:
-    """KL(model(x) || model(x + r)), r of norm ``epsilon`` per image in the most sensitive direction.
-
-    The direction comes from one power iteration: the gradient of the KL at a random probe of norm
-    ``xi``. Dropout is off and batch-norm running statistics are left as they were. Parameters get
-    gradient only from the returned loss.
-    """
-    with _probing(model):
-        with torch.no_grad():
-            reference = F.log_softmax(model(x), dim=1)
-        probe = (xi * _unit_per_sample(torch.randn_like(x))).requires_grad_(True)
-        divergence = F.kl_div(F.log_softmax(model(x + probe), dim=1), reference, log_target=True,
-                              reduction="batchmean")
-        (direction,) = torch.autograd.grad(divergence, probe)
-        perturbation = epsilon * _unit_per_sample(direction.detach())
-        return F.kl_div(F.log_softmax(model(x + perturbation), dim=1), reference, log_target=True,
-                        reduction="batchmean")
 
 
 class Label2Image(Method):
@@ -274,13 +226,12 @@ class Label2Image(Method):
         discriminator_loss.backward()
         self.discriminator_optimizer.step()
 
-        self.discriminator.requires_grad_(False)
-        adversarial, semantic, semantic_accuracy = self.generator_losses(labels, fake)
-        generator_loss = adversarial + self.hparams["semantic_weight"] * semantic
-        self.generator_optimizer.zero_grad(set_to_none=True)
-        generator_loss.backward()
-        self.generator_optimizer.step()
-        self.discriminator.requires_grad_(True)
+        with frozen(self.discriminator):
+            adversarial, semantic, semantic_accuracy = self.generator_losses(labels, fake)
+            generator_loss = adversarial + self.hparams["semantic_weight"] * semantic
+            self.generator_optimizer.zero_grad(set_to_none=True)
+            generator_loss.backward()
+            self.generator_optimizer.step()
         return {"discriminator_loss": discriminator_loss.detach(), "adversarial_loss": adversarial.detach(),
                 "semantic_loss": semantic.detach(), "semantic_accuracy": semantic_accuracy.detach(),
                 "discriminator_accuracy": accuracy.detach()}
@@ -311,7 +262,7 @@ class Label2Image(Method):
         loss = parts["source_loss"] + hp["generated_weight"] * parts["generated_loss"]
         if hp["reg"]:
             parts["entropy"] = mean_entropy(logits[n_source + n_generated:])
-            parts["vat_loss"] = vat_loss(self.model, batch.target_x, hp["vat_epsilon"], hp["vat_xi"])
+            parts["vat_loss"] = vat_loss(self.model, batch.target_x, xi=hp["vat_xi"], epsilon=hp["vat_epsilon"])
             parts["reg_loss"] = hp["entropy_weight"] * parts["entropy"] + hp["vat_weight"] * parts["vat_loss"]
             loss = loss + parts["reg_loss"]
         parts["loss"] = loss

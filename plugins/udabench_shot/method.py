@@ -39,7 +39,7 @@ udabench's choices:
 import torch
 import torch.nn.functional as F
 
-from udabench.method import Method, TaskModel, schedule_lr, sgd
+from udabench.method import Method, TaskModel, mean_entropy, schedule_lr, sgd
 
 
 def information_maximisation(logits: torch.Tensor, epsilon: float = 1e-5):
@@ -48,10 +48,8 @@ def information_maximisation(logits: torch.Tensor, epsilon: float = 1e-5):
     Low loss means confident predictions (low entropy) spread over the classes (high diversity).
     ``epsilon`` guards the logarithm of the mean prediction, as in the official code.
     """
-    log_probabilities = F.log_softmax(logits, dim=1)
-    probabilities = log_probabilities.exp()
-    entropy = -(probabilities * log_probabilities).sum(dim=1).mean()
-    mean = probabilities.mean(dim=0)
+    entropy = mean_entropy(logits)
+    mean = F.log_softmax(logits, dim=1).exp().mean(dim=0)
     diversity = -(mean * torch.log(mean + epsilon)).sum()
     return entropy - diversity, entropy, diversity
 

@@ -7,13 +7,7 @@ Source and target batches share one forward pass, so batch-norm statistics mix b
 import torch
 import torch.nn.functional as F
 
-from udabench.method import Method, TaskModel, schedule_lr, sgd
-
-
-def mean_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Mean Shannon entropy (nats) of the softmax of ``logits``, one distribution per row."""
-    log_probabilities = F.log_softmax(logits, dim=1)
-    return -(log_probabilities.exp() * log_probabilities).sum(dim=1).mean()
+from udabench.method import Method, TaskModel, mean_entropy, schedule_lr, sgd
 
 
 class EntropyMinimization(Method):
