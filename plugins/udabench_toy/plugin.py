@@ -13,8 +13,8 @@ def udabench_datasets():
         DatasetSpec("toy-digits", "digits rendered in white on black with random size, place and slant",
                     None, "1", ("train", "test"), DIGITS, (28, 28), 1, SIZES,
                     generator="udabench_toy.render:clean_digits"),
-        DatasetSpec("toy-digits-m", "the same digits in colour over coloured noise, MNIST-M style",
-                    None, "1", ("train", "test"), DIGITS, (28, 28), 3, SIZES,
+        DatasetSpec("toy-digits-m", "other digits of the same kind over coloured noise, inverted where "
+                    "the digit is (MNIST-M style)", None, "3", ("train", "test"), DIGITS, (28, 28), 3, SIZES,
                     generator="udabench_toy.render:textured_digits"),
     ]
 

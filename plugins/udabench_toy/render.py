@@ -37,12 +37,12 @@ def clean_digits(split: str):
 def textured_digits(split: str):
     masks, labels, rng = _digit_masks(split, TARGET_SEED_OFFSET)
     count = len(labels)
-    # Smooth coloured noise as background, a random colour for the digit, blended by the mask.
-    coarse = rng.integers(0, 256, size=(count, 4, 4, 3)).astype(np.float32)
-    background = np.asarray([np.asarray(Image.fromarray(c.astype(np.uint8)).resize((28, 28), Image.BICUBIC))
-                             for c in coarse], dtype=np.float32)
-    background += rng.normal(0, 20, size=background.shape)
-    ink = rng.integers(0, 256, size=(count, 1, 1, 3)).astype(np.float32)
-    alpha = masks[..., None].astype(np.float32) / 255.0
-    images = np.clip(alpha * ink + (1 - alpha) * np.abs(background - ink * 0.5), 0, 255).astype(np.uint8)
+    # MNIST-M's recipe on smooth coloured noise: where the digit is, the background colour is
+    # inverted, so the digit keeps its contrast whatever the colours.
+    coarse = rng.integers(0, 256, size=(count, 4, 4, 3)).astype(np.uint8)
+    background = np.asarray([np.asarray(Image.fromarray(c).resize((28, 28), Image.BICUBIC)) for c in coarse],
+                            dtype=np.float32)
+    background = np.clip(0.5 * background + rng.normal(0, 10, size=background.shape), 0, 255)
+    ink = masks[..., None].astype(np.float32)
+    images = np.abs(background - ink).astype(np.uint8)
     return list(images), labels
