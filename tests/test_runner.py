@@ -293,3 +293,20 @@ def test_shot_takes_a_plain_head_from_a_source_only_run(registry, tiny_digits, t
     method.load_source_weights(state)
     assert torch.allclose(method.model.head.weight, state["model.head.weight"], atol=1e-6)
     assert torch.equal(method.model.backbone.layers[0].weight, state["model.backbone.layers.0.weight"])
+
+
+class Incomplete(Method):
+    def begin_phase(self, phase, steps):
+        pass
+
+
+def test_a_method_missing_part_of_the_contract_is_a_clear_error(tiny_digits):
+    import sys
+
+    spec = MethodSpec("incomplete", f"{__name__}:Incomplete", "uda", (Phase("train", frozenset({"source"})),), {})
+    module = type(sys)("incomplete_plugin")
+    module.udabench_methods = hookimpl(lambda: [spec])
+    local = load_registry(extra_plugins=[(module, "tests")], warn=False)
+    request = request_for(tiny_digits, "incomplete", steps=1)
+    with pytest.raises(UdabenchError, match="method 'incomplete' cannot be built: .*abstract"):
+        execute(prepare(local, request), local, request)

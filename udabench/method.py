@@ -9,6 +9,7 @@ results.
 from __future__ import annotations
 
 import contextlib
+import abc
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -40,28 +41,28 @@ class Batch:
     target_x: torch.Tensor | None = None
 
 
-class Method(nn.Module):
-    """Base class of every method; subclasses implement the three calls below."""
+class Method(nn.Module, abc.ABC):
+    """Base class of every method; subclasses implement the three abstract calls below."""
 
     def __init__(self, context: MethodContext):
         super().__init__()
         self.context = context
         self.hparams = dict(context.hparams)
 
+    @abc.abstractmethod
     def begin_phase(self, phase: str, steps: int) -> None:
         """Prepare for ``steps`` updates of ``phase`` (build optimisers, freeze parts)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def update(self, phase: str, step: int, batch: Batch) -> Mapping[str, torch.Tensor]:
         """One training step. Returns detached scalar tensors (losses, diagnostics) to log.
 
         Return tensors, not Python floats: a ``.item()`` per step forces a device sync.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits for a batch of normalised images (called in eval mode, without grad)."""
-        raise NotImplementedError
 
     def snapshot(self) -> Mapping[str, tuple[torch.Tensor, int]]:
         """Images worth looking at, as ``{name: (images, images_per_row)}`` in normalised space.
@@ -159,6 +160,17 @@ def schedule_lr(optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any], pr
     """Apply the ``lr_schedule`` hyperparameter at training progress ``progress`` in [0, 1]."""
     if hparams["lr_schedule"] == "dann":
         set_lr(optimizer, annealed_lr_factor(progress))
+
+
+def source_step(model: nn.Module, optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any],
+                progress: float, batch: Batch) -> dict[str, torch.Tensor]:
+    """One step of the shared recipe on a labelled source batch: the source phase of most methods."""
+    schedule_lr(optimizer, hparams, progress)
+    loss = F.cross_entropy(model(batch.source_x), batch.source_y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {"class_loss": loss.detach()}
 
 
 def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:

@@ -273,7 +273,11 @@ def build_method(prepared: PreparedRun, device, num_classes: int):
         raise UdabenchError(f"method '{prepared.method.name}': {prepared.method.factory} is not a udabench Method")
     context = MethodContext(num_classes, task.channels, task.resolution, dict(prepared.hparams),
                             dict(prepared.config["phase_steps"]), make_backbone, torch.device(device))
-    return method_class(context).to(device)
+    try:
+        method = method_class(context)
+    except TypeError as exc:  # e.g. a subclass that leaves an abstract call unimplemented
+        raise UdabenchError(f"method '{prepared.method.name}' cannot be built: {exc}") from None
+    return method.to(device)
 
 
 def evaluate(method, split, normalize, metric_functions, num_classes, batch_size: int) -> dict[str, float]:

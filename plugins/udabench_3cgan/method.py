@@ -79,7 +79,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from udabench.method import (Method, TaskModel, frozen, is_batch_norm, is_dropout, mean_entropy,
-                             running_stats_untouched, schedule_lr, sgd, vat_loss)
+                             running_stats_untouched, sgd, source_step, vat_loss)
 
 
 def generator_stages(resolution: int) -> int:
@@ -199,12 +199,7 @@ class ThreeCGAN(Method):
 
     def update(self, phase, step, batch):
         if phase == "source":
-            schedule_lr(self.optimizer, self.hparams, step / self.steps)
-            loss = F.cross_entropy(self.model(batch.source_x), batch.source_y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            return {"class_loss": loss.detach()}
+            return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
         return self._adapt_step(step, batch.target_x)
 
     # --- the pieces of one adaptation step ---

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, TaskModel, frozen, is_dropout, mlp, schedule_lr, sgd
+from udabench.method import Method, TaskModel, frozen, is_dropout, mlp, sgd, source_step
 
 
 class ADDA(Method):
@@ -98,12 +98,7 @@ class ADDA(Method):
         return self._adapt_step(batch)
 
     def _source_step(self, step, batch):
-        schedule_lr(self.optimizer, self.hparams, step / self.steps)
-        loss = F.cross_entropy(self.model(batch.source_x), batch.source_y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return {"class_loss": loss.detach()}
+        return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
 
     def discriminator_loss(self, source_features, target_features):
         """Binary cross-entropy of the discriminator, source labelled 1 and target 0, and its accuracy."""

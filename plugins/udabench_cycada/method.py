@@ -82,7 +82,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from udabench.method import (Method, TaskModel, frozen, grl_coefficient, mlp, reverse_gradient, schedule_lr,
-                             sgd)
+                             sgd, source_step)
 
 SNAPSHOT_IMAGES = 8
 
@@ -263,12 +263,7 @@ class CyCADA(Method):
     # --- source ------------------------------------------------------------------------------
 
     def _source_step(self, step, batch):
-        schedule_lr(self.optimizer, self.hparams, step / self.steps)
-        loss = F.cross_entropy(self.model(batch.source_x), batch.source_y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return {"class_loss": loss.detach()}
+        return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
 
     # --- translate ---------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, TaskModel, frozen, mean_entropy, schedule_lr, sgd, vat_loss
+from udabench.method import Method, TaskModel, frozen, mean_entropy, schedule_lr, sgd, source_step, vat_loss
 
 SAMPLES_PER_CLASS = 8  # images per row of the snapshot grid, one row per class
 
@@ -184,12 +184,7 @@ class Label2Image(Method):
 
     def update(self, phase, step, batch):
         if phase == "source":
-            schedule_lr(self.optimizer, self.hparams, step / self.steps)
-            loss = F.cross_entropy(self.model(batch.source_x), batch.source_y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            return {"class_loss": loss.detach()}
+            return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
         if phase == "gan":
             return self._gan_step(batch.target_x)
         return self._retrain_step(step, batch)

@@ -1,8 +1,6 @@
 """Source-only training: cross-entropy on source batches, the shared SGD recipe."""
 
-import torch.nn.functional as F
-
-from udabench.method import Method, TaskModel, schedule_lr, sgd
+from udabench.method import Method, TaskModel, sgd, source_step
 
 
 class SourceOnly(Method):
@@ -17,12 +15,7 @@ class SourceOnly(Method):
         self.optimizer = sgd(self.model.parameters(), self.hparams)
 
     def update(self, phase, step, batch):
-        schedule_lr(self.optimizer, self.hparams, step / self.steps)
-        loss = F.cross_entropy(self.model(batch.source_x), batch.source_y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return {"loss": loss.detach()}
+        return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
 
     def predict(self, x):
         return self.model(x)
