@@ -28,6 +28,8 @@ TASK_MODEL_HELP: dict[str, str] = {
     "dropout": "dropout after the bottleneck",
 }
 LR_SCHEDULES = ("dann", "constant")
+# The step count of ``udabench.specs.SOURCE_PHASE``; methods describe it in their own help text.
+SOURCE_PHASE_HPARAMS: dict[str, Any] = {"source_steps": 3000}
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

@@ -116,6 +116,11 @@ class Phase:
     steps_param: str | None = None
 
 
+# The usual first phase of a multi-phase method: a task model on labelled source, for
+# ``source_steps`` steps. ``--source-run`` can replace it with a stored run's model.
+SOURCE_PHASE = Phase("source", frozenset({"source"}), steps_param="source_steps")
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """A method: its setting, its phases, its hyperparameters with defaults, and where its code is."""

@@ -1,8 +1,8 @@
 """Registers the ``3cgan`` method."""
 
 from udabench.hookspecs import hookimpl
-from udabench.hparams import TASK_MODEL_HELP, TASK_MODEL_HPARAMS
-from udabench.specs import MethodSpec, Phase
+from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS
+from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
 
 
 @hookimpl
@@ -13,12 +13,12 @@ def udabench_methods():
             factory="udabench_3cgan.method:ThreeCGAN",
             setting="source-free",
             phases=(
-                Phase("source", frozenset({"source"}), steps_param="source_steps"),
+                SOURCE_PHASE,
                 Phase("adapt", frozenset({"target"})),
             ),
             hparams={
                 **TASK_MODEL_HPARAMS,
-                "source_steps": 3000,
+                **SOURCE_PHASE_HPARAMS,
                 "noise_dim": 100,
                 "generator_width": 64,
                 "discriminator_width": 64,

@@ -1,8 +1,8 @@
 """Registers the ``adda`` method."""
 
 from udabench.hookspecs import hookimpl
-from udabench.hparams import TASK_MODEL_HELP, TASK_MODEL_HPARAMS
-from udabench.specs import MethodSpec, Phase
+from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS
+from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
 
 
 @hookimpl
@@ -13,12 +13,12 @@ def udabench_methods():
             factory="udabench_adda.method:ADDA",
             setting="uda",
             phases=(
-                Phase("source", frozenset({"source"}), steps_param="source_steps"),
+                SOURCE_PHASE,
                 Phase("adapt", frozenset({"source", "target"})),
             ),
             hparams={
                 **TASK_MODEL_HPARAMS,
-                "source_steps": 3000,
+                **SOURCE_PHASE_HPARAMS,
                 "discriminator_dim": 500,
                 "adapt_lr": 2e-4,
                 "discriminator_lr": 2e-4,

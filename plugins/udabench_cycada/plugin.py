@@ -5,20 +5,20 @@ The factory tells the two apart by their hyperparameters: only ``cycada`` has ``
 """
 
 from udabench.hookspecs import hookimpl
-from udabench.hparams import TASK_MODEL_HELP, TASK_MODEL_HPARAMS
-from udabench.specs import MethodSpec, Phase
+from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS
+from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
 
 FACTORY = "udabench_cycada.method:CyCADA"
 
 PHASES = (
-    Phase("source", frozenset({"source"}), steps_param="source_steps"),
+    SOURCE_PHASE,
     Phase("translate", frozenset({"source", "target"}), steps_param="translate_steps"),
     Phase("task", frozenset({"source", "target"})),
 )
 
 PIXEL_HPARAMS = {
     **TASK_MODEL_HPARAMS,
-    "source_steps": 3000,
+    **SOURCE_PHASE_HPARAMS,
     "translate_steps": 1000,
     "generator_width": 16,
     "generator_blocks": 3,

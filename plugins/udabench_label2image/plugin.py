@@ -1,20 +1,20 @@
 """Registers ``label2image`` and its ``L_reg`` variant ``label2image-reg`` (one factory, two defaults)."""
 
 from udabench.hookspecs import hookimpl
-from udabench.hparams import TASK_MODEL_HELP, TASK_MODEL_HPARAMS
-from udabench.specs import MethodSpec, Phase
+from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS
+from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
 
 FACTORY = "udabench_label2image.method:Label2Image"
 
 PHASES = (
-    Phase("source", frozenset({"source"}), steps_param="source_steps"),
+    SOURCE_PHASE,
     Phase("gan", frozenset({"target"}), steps_param="gan_steps"),
     Phase("retrain", frozenset({"source", "target"})),
 )
 
 HPARAMS = {
     **TASK_MODEL_HPARAMS,
-    "source_steps": 3000,
+    **SOURCE_PHASE_HPARAMS,
     "gan_steps": 2000,
     "noise_dim": 100,
     "generator_width": 32,
