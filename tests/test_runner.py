@@ -63,6 +63,15 @@ def registry():
     return load_registry(extra_plugins=[(sys.modules[__name__], "tests")], warn=False)
 
 
+def registry_with(spec: MethodSpec):
+    """The installed plugins plus one extra method, registered as a plugin module would be."""
+    import types
+
+    module = types.ModuleType(f"{spec.name}_plugin")
+    module.udabench_methods = hookimpl(lambda: [spec])
+    return load_registry(extra_plugins=[(module, "tests")], warn=False)
+
+
 def request_for(tiny_digits, method, **kwargs):
     defaults = dict(method=method, task="mnist-usps", steps=3, batch_size=8, device="cpu",
                     data={"mnist": str(tiny_digits["mnist"]), "usps": str(tiny_digits["usps"])},
@@ -151,13 +160,9 @@ class FloatLogMethod(SpyMethod):
 
 
 def test_update_must_return_tensors(registry, tiny_digits):
-    import sys
-
     spec = MethodSpec("floaty", f"{__name__}:FloatLogMethod", "uda", (Phase("train", frozenset({"source"})),),
                       {"explode_at": 0})
-    module = type(sys)("floaty_plugin")
-    module.udabench_methods = hookimpl(lambda: [spec])
-    local = load_registry(extra_plugins=[(module, "tests")], warn=False)
+    local = registry_with(spec)
     request = request_for(tiny_digits, "floaty", steps=1)
     with pytest.raises(UdabenchError, match="returned float for 'loss' from update"):
         execute(prepare(local, request), local, request)
@@ -239,15 +244,11 @@ class SnapshotMethod(SpyMethod):
 
 
 def test_snapshots_are_saved_as_png_grids(tiny_digits, tmp_path):
-    import sys
-
     from PIL import Image
 
     spec = MethodSpec("snappy", f"{__name__}:SnapshotMethod", "uda", (Phase("train", frozenset({"source"})),),
                       {"explode_at": 0})
-    module = type(sys)("snappy_plugin")
-    module.udabench_methods = hookimpl(lambda: [spec])
-    local = load_registry(extra_plugins=[(module, "tests")], warn=False)
+    local = registry_with(spec)
     request = request_for(tiny_digits, "snappy", steps=8, snapshots=2)
     execute(prepare(local, request), local, request, tmp_path)
     files = sorted(p.name for p in (tmp_path / "images").iterdir())
@@ -301,12 +302,8 @@ class Incomplete(Method):
 
 
 def test_a_method_missing_part_of_the_contract_is_a_clear_error(tiny_digits):
-    import sys
-
     spec = MethodSpec("incomplete", f"{__name__}:Incomplete", "uda", (Phase("train", frozenset({"source"})),), {})
-    module = type(sys)("incomplete_plugin")
-    module.udabench_methods = hookimpl(lambda: [spec])
-    local = load_registry(extra_plugins=[(module, "tests")], warn=False)
+    local = registry_with(spec)
     request = request_for(tiny_digits, "incomplete", steps=1)
     with pytest.raises(UdabenchError, match="method 'incomplete' cannot be built: .*abstract"):
         execute(prepare(local, request), local, request)

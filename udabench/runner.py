@@ -133,11 +133,9 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
             raise UdabenchError(
                 f"--data names '{name}', but task '{task.name}' uses {task.source} and {task.target}"
             )
-    sources = {}
-    for name in (task.source, task.target):
-        spec = registry.get("datasets", name)
-        data_root = request.data_root or os.environ.get("UDABENCH_DATA")
-        sources[name] = resolve_source(spec, request.data.get(name), data_root)
+    data_root = request.data_root or os.environ.get("UDABENCH_DATA")
+    sources = {name: resolve_source(registry.get("datasets", name), request.data.get(name), data_root)
+               for name in (task.source, task.target)}
 
     config = {
         "steps": request.steps,
