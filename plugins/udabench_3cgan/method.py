@@ -51,7 +51,9 @@ udabench's choices:
 - the generator's adversarial loss is the non-saturating -log D(G(y, z)) unless
   ``non_saturating`` is off; G's update reuses the batch that D just saw, and C's update draws a
   fresh batch from the updated G (without gradient to G), of the target batch's size;
-- VAT: xi = 1e-6 and a radius of 3.5 (``vat_epsilon``) are the values of the DIRT-T code for digits;
+- VAT: a radius of 3.5 (``vat_epsilon``) is the DIRT-T code's value for digits; its probe norm xi is
+  1e-6, but in float32 that gradient pointed well away from the float64 one on the digit backbone
+  (cosine about 0.2, the check behind ``label2image``'s ``vat_xi``), so ``vat_xi`` is 0.01 here too;
   directions are normalised per sample over all pixels, after a division by their largest absolute
   value for numerical safety; a sample whose gradient vanishes keeps its random direction;
 - batch norm and dropout of C in the adapt phase: dropout is off (its noise would enter the KL term
