@@ -22,6 +22,7 @@ from udabench import hparams as hparams_module
 from udabench.data.loading import DataSource, resolve_source
 from udabench.errors import UdabenchError
 from udabench.plugins import Registry
+from udabench.selection import evaluation_steps
 from udabench.specs import BackboneSpec, MethodSpec, TaskSpec, load_object
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -44,6 +45,7 @@ class RunRequest:
     eval_batch_size: int = 1024
     threads: int | None = None
     snapshots: int = 4
+    eval_points: int = 5  # evaluations over the last phase, for model selection (the last one ends training)
     source_run: str | None = None
     source_checkpoint: str | None = None
     log_every: int | None = None  # default: about 20 records per phase, at most every 50 steps
@@ -81,6 +83,8 @@ class RunResult:
     device: str = ""
     error: str | None = None
     checkpoint: str | None = None
+    # evaluations during training, the checkpoint each model-selection rule picks, data provenance
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class RunFailed(UdabenchError):
@@ -278,19 +282,55 @@ def build_method(prepared: PreparedRun, device, num_classes: int):
     return method.to(device)
 
 
-def evaluate(method, split, normalize, metric_functions, num_classes, batch_size: int) -> dict[str, float]:
+def predict_logits(method, images, normalize, batch_size: int):
+    """``method``'s logits for uint8 ``images``, in eval mode and batches, on the CPU."""
     import torch
 
     method.eval()
-    predictions = []
+    outputs = []
     with torch.no_grad():
-        for start in range(0, len(split), batch_size):
-            images = split.images[start:start + batch_size].to(normalize.scale.device, non_blocking=True)
-            predictions.append(method.predict(normalize(images)).argmax(1))
+        for start in range(0, len(images), batch_size):
+            chunk = images[start:start + batch_size].to(normalize.scale.device, non_blocking=True)
+            outputs.append(method.predict(normalize(chunk)).float().cpu())
     method.train()
-    predicted = torch.cat(predictions).cpu()
+    return torch.cat(outputs)
+
+
+def evaluate(method, split, normalize, metric_functions, num_classes, batch_size: int) -> dict[str, float]:
+    predicted = predict_logits(method, split.images, normalize, batch_size).argmax(1)
     labels = split.labels.cpu()
     return {name: function(predicted, labels, num_classes) for name, function in metric_functions.items()}
+
+
+# Unlabelled target training images scored at each evaluation point (entropy, SND).
+SELECTION_SAMPLES = 1000
+
+
+class Evaluator:
+    """Evaluates a run at the points of its last phase that model selection chooses among."""
+
+    def __init__(self, method, splits, normalize, registry, num_classes: int, batch_size: int, seed: int):
+        import torch
+
+        self.method, self.splits, self.normalize = method, splits, normalize
+        self.num_classes, self.batch_size = num_classes, batch_size
+        self.metric_functions = {name: load_object(spec.function) for name, spec in registry.specs["metrics"].items()}
+        target = splits["target_train"]
+        order = torch.randperm(len(target), generator=torch.Generator().manual_seed(seed))
+        self.unlabelled = target.images[order[:SELECTION_SAMPLES].to(target.images.device)]
+        self.points: list[dict[str, Any]] = []
+
+    def __call__(self, phase: str, step: int) -> dict[str, Any]:
+        from udabench.selection import prediction_scores
+
+        target = evaluate(self.method, self.splits["target_test"], self.normalize, self.metric_functions,
+                          self.num_classes, self.batch_size)
+        source = evaluate(self.method, self.splits["source_test"], self.normalize, self.metric_functions,
+                          self.num_classes, self.batch_size)
+        scores = prediction_scores(predict_logits(self.method, self.unlabelled, self.normalize, self.batch_size))
+        point = {"phase": phase, "step": step, **target, **{f"source_{k}": v for k, v in source.items()}, **scores}
+        self.points.append(point)
+        return point
 
 
 def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
@@ -308,6 +348,8 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     seed_everything(request.seed, deterministic=device.type == "cpu")
     splits = load_task_data(prepared, registry, device, request.progress)
     num_classes = splits["source_train"].num_classes
+    data_details = {name: _describe_data(prepared.sources[name], splits, role)
+                    for role, name in (("source", prepared.task.source), ("target", prepared.task.target))}
     loaded = time.perf_counter()
 
     method = build_method(prepared, device, num_classes)
@@ -334,10 +376,11 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         return images, split.labels[indices].to(device, non_blocking=True)
 
     snapshotter = Snapshotter(method, prepared.task, artifact_dir, request.snapshots)
+    evaluator = Evaluator(method, splits, normalize, registry, num_classes, request.eval_batch_size, request.seed)
     total_steps = sum(prepared.config["phase_steps"].values())
     bar = tqdm(total=total_steps, desc=f"{prepared.method.name} {prepared.task.name}", unit="step",
                disable=not request.progress, file=sys.stderr, dynamic_ncols=True)
-    done = 0
+    done, eval_time = 0, 0.0
     method.train()
     phases = [p for p in prepared.method.phases if p.name in prepared.config["phase_steps"]]
     for index, phase in enumerate(phases):
@@ -346,6 +389,8 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
             splits.pop("source_train", None)
             samplers.pop("source", None)
         steps = prepared.config["phase_steps"][phase.name]
+        last_phase = index == len(phases) - 1
+        eval_steps = set(evaluation_steps(steps, request.eval_points)) if last_phase else {steps}
         log_every = request.log_every or max(1, min(50, steps // 20))
         method.begin_phase(phase.name, steps)
         sums: dict[str, Any] = {}
@@ -385,18 +430,24 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                 sums, counts, count = {}, {}, 0
             snapshotter.maybe_save(phase.name, step + 1, steps)
             bar.update(1)
+            if last_phase and step + 1 in eval_steps:
+                evaluating = time.perf_counter()
+                evaluator(phase.name, step + 1)
+                eval_time += time.perf_counter() - evaluating
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize()
     trained = time.perf_counter()
 
-    metric_functions = {name: load_object(spec.function) for name, spec in registry.specs["metrics"].items()}
-    target_metrics = evaluate(method, splits["target_test"], normalize, metric_functions, num_classes,
-                              request.eval_batch_size)
-    source_metrics = evaluate(method, splits["source_test"], normalize, metric_functions, num_classes,
-                              request.eval_batch_size)
-    result.metrics = {**target_metrics, **{f"source_{k}": v for k, v in source_metrics.items()}}
-    evaluated = time.perf_counter()
+    from udabench.selection import selections
+
+    final = evaluator.points[-1]
+    result.metrics = {k: v for k, v in final.items() if k not in ("phase", "step", "entropy", "snd")}
+    result.details = {
+        "evaluations": evaluator.points,
+        "selection": selections(evaluator.points),
+        "data": data_details,
+    }
 
     if artifact_dir is not None:
         artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -405,13 +456,20 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         result.checkpoint = str(checkpoint)
     result.timings = {
         "load_s": loaded - started,
-        "train_s": trained - loaded,
-        "eval_s": evaluated - trained,
+        "train_s": trained - loaded - eval_time,
+        "eval_s": eval_time,
         "total_s": time.perf_counter() - started,
-        "steps_per_s": total_steps / max(trained - loaded, 1e-9),
+        "steps_per_s": total_steps / max(trained - loaded - eval_time, 1e-9),
     }
     result.status = "ok"
     return result
+
+
+def _describe_data(source: DataSource, splits, role: str) -> dict[str, Any]:
+    """Where a dataset of the run came from and how many images each split held."""
+    sizes = {split: len(splits[f"{role}_{split}"]) for split in ("train", "test") if f"{role}_{split}" in splits}
+    location = source.location if source.kind in ("hub", "generated") else Path(source.location).name
+    return {"kind": source.kind, "location": location, "revision": source.revision, "sizes": sizes}
 
 
 class Snapshotter:

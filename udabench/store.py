@@ -29,11 +29,14 @@ CREATE TABLE IF NOT EXISTS runs (
     git_revision TEXT,
     device      TEXT,
     artifacts   TEXT,
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    details     TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS runs_method_task ON runs (method, task);
 """
-JSON_COLUMNS = ("config", "metrics", "timings", "history", "versions")
+JSON_COLUMNS = ("config", "metrics", "timings", "history", "versions", "details")
+# Columns added after the first release, with their definitions: older stores gain them on open.
+ADDED_COLUMNS = {"details": "TEXT NOT NULL DEFAULT '{}'"}
 
 
 def default_store_path() -> Path:
@@ -54,6 +57,11 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(self._connect()) as connection:
                 connection.executescript(SCHEMA)
+                present = {row["name"] for row in connection.execute("PRAGMA table_info(runs)")}
+                for column, definition in ADDED_COLUMNS.items():
+                    if column not in present:
+                        connection.execute(f"ALTER TABLE runs ADD COLUMN {column} {definition}")
+                connection.commit()
         except (OSError, sqlite3.Error) as exc:
             raise UdabenchError(f"cannot open the results store {self.path}: {exc}") from None
 
@@ -85,7 +93,7 @@ class Store:
             "seed": result.seed, "status": result.status, "error": result.error,
             "config": result.config, "metrics": result.metrics, "timings": result.timings,
             "history": result.history, "versions": versions, "git_revision": git_revision,
-            "device": result.device, "artifacts": artifacts,
+            "device": result.device, "artifacts": artifacts, "details": result.details,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         for column in JSON_COLUMNS:
