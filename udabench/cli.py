@@ -56,15 +56,62 @@ def build_parser() -> argparse.ArgumentParser:
                           "source model from this stored run (same task and backbone) instead of training it")
     run.add_argument("--snapshots", type=int, default=4,
                      help="how many times per phase a method's image grids are saved (default 4; 0: never)")
+    run.add_argument("--eval-points", type=int, default=5,
+                     help="evaluations spread over the last phase, the last at its end, among which the model "
+                          "selection rules of the leaderboards choose (default 5)")
     run.add_argument("--rerun", action="store_true", help="train again even if this run is already stored")
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a summary")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars on stderr")
 
+    sweep = commands.add_parser(
+        "sweep", help="run methods x tasks x seeds (x hyperparameter grids), resumable, on several workers",
+        description="Run every combination of the given methods, tasks, seeds and grid values. Finished runs "
+                    "(same key as 'udabench run') are never trained again and failed ones only with "
+                    "--retry-failed, so the same command resumes a sweep that was stopped or killed; "
+                    "unfinished runs start again from scratch. Flags override the sweep file.",
+        epilog="Sweep file (TOML) keys: name, methods, tasks, seeds, steps, batch_size, device, threads, "
+               "backbone, eval_points, snapshots, share_source, data (table DATASET = PATH, relative to the "
+               "file), data_root, set (table NAME = VALUE), grid (table NAME = [VALUES]), and per-method "
+               "tables [method.NAME] with set, grid, steps, batch_size.",
+    )
+    sweep.add_argument("file", nargs="?", help="a TOML sweep file (optional when the flags say everything)")
+    sweep.add_argument("--method", action="append", metavar="NAME[,NAME]",
+                       help="methods to run (repeatable or comma-separated)")
+    sweep.add_argument("--task", action="append", metavar="NAME[,NAME]", help="tasks (repeatable or comma-separated)")
+    sweep.add_argument("--seeds", metavar="LIST", help="seeds, e.g. 0,1,2 or 0-4 (default 0)")
+    sweep.add_argument("--steps", type=int, help="steps of each phase without its own count (default 3000)")
+    sweep.add_argument("--batch-size", type=int, help="images per domain per step (default 128)")
+    sweep.add_argument("--device", help="cpu, cuda, or auto (default)")
+    sweep.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
+                       help="hyperparameter for every method of the sweep that has it (repeatable)")
+    sweep.add_argument("--grid", action="append", metavar="NAME=V1,V2",
+                       help="sweep a hyperparameter over values, for the methods that have it (repeatable: "
+                            "the product of all grids)")
+    sweep.add_argument("--backbone", help="override the tasks' backbone")
+    sweep.add_argument("--data", action="append", metavar="DATASET=PATH", help="as for 'udabench run'")
+    sweep.add_argument("--data-root", help="as for 'udabench run'")
+    sweep.add_argument("--eval-points", type=int, help="evaluations over each run's last phase (default 5)")
+    sweep.add_argument("--share-source", action="store_true",
+                       help="methods that pretrain on source take that model from one shared source-only run "
+                            "per task and seed, run first")
+    sweep.add_argument("--executor", default="local", help="local (default) or ray")
+    sweep.add_argument("--workers", type=int, default=1,
+                       help="runs at once (local: worker processes; ray: at most this many in flight; default 1)")
+    sweep.add_argument("--threads", type=int,
+                       help="torch CPU threads per run (default: the CPU count divided by --workers)")
+    sweep.add_argument("--address", help="ray: address of the cluster (default: start a local Ray instance)")
+    sweep.add_argument("--gpus-per-run", type=float, default=0.0,
+                       help="ray: GPUs each run asks for, e.g. 0.25 to put four runs on one GPU (default 0)")
+    sweep.add_argument("--retry-failed", action="store_true", help="train again the runs stored as failed")
+    sweep.add_argument("--dry-run", action="store_true", help="list the runs and their state, train nothing")
+    sweep.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
+    sweep.add_argument("--json", action="store_true", help="print one JSON line per run outcome on stdout")
+
     listing = commands.add_parser(
-        "list", help="show registered methods, tasks, datasets, backbones or metrics",
+        "list", help="show registered methods, tasks, datasets, backbones, metrics or suites",
         description="Show what the installed plugins register, and which distribution provides each.",
     )
-    listing.add_argument("kind", choices=["methods", "tasks", "datasets", "backbones", "metrics"])
+    listing.add_argument("kind", choices=["methods", "tasks", "datasets", "backbones", "metrics", "suites"])
     listing.add_argument("-v", "--verbose", action="store_true",
                          help="more detail: hyperparameters of methods, data sources and reported numbers")
 
@@ -78,14 +125,51 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--show", metavar="RUN", help="print one run in full (id or id prefix)")
     results.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     results.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
+    _add_leaderboard_parsers(commands)
     return parser
+
+
+def _add_leaderboard_parsers(commands) -> None:
+    from udabench.selection import RULES
+
+    rules = ", ".join(RULES)
+    for name in ("leaderboard", "publish"):
+        publish = name == "publish"
+        sub = commands.add_parser(
+            name,
+            help="write a suite's leaderboard page and its runs file" if publish
+            else "compare a suite's stored runs with the papers' numbers",
+            description="Write DIR/SUITE.md (the leaderboard, its provenance and the papers' tables) and "
+                        "DIR/SUITE-runs.jsonl (the runs behind it, from which the page can be written again "
+                        "without the store)." if publish
+            else "Print a suite's leaderboard: the papers' rows in paper order and, under each, one row per "
+                 "reproduced variant (method, backbone, step budget, non-default hyperparameters) with the mean "
+                 "± std over seeds, the paper's number and the difference; a footer says where the runs come "
+                 "from. --reported-only prints the papers' tables as the seed shows them.",
+        )
+        sub.add_argument("--suite", metavar="NAME", help="a registered suite (see 'udabench list suites')")
+        sub.add_argument("--selection", metavar="RULE",
+                         help=f"model-selection rule: which evaluation point of each run counts ({rules}; default "
+                              "last; oracle uses target labels and is marked as such)")
+        if not publish:
+            sub.add_argument("--format", default="markdown", metavar="{markdown,csv,latex}",
+                             help="output format (default markdown)")
+            sub.add_argument("--reported-only", action="store_true",
+                             help="print the papers' tables alone (all suites' unless --suite), no store needed")
+        sub.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
+        sub.add_argument("--from-export", metavar="FILE",
+                         help="read the runs from a SUITE-runs.jsonl written by 'udabench publish' instead of the store")
+        if publish:
+            sub.add_argument("--out", default="leaderboards", metavar="DIR",
+                             help="folder for SUITE.md and SUITE-runs.jsonl (default: leaderboards)")
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"run": cmd_run, "list": cmd_list, "results": cmd_results}[args.command](args)
+        return {"run": cmd_run, "sweep": cmd_sweep, "list": cmd_list, "results": cmd_results,
+                "leaderboard": cmd_leaderboard, "publish": cmd_publish}[args.command](args)
     except UdabenchError as exc:
         print(f"udabench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -96,60 +180,37 @@ def main(argv=None) -> int:
 
 def cmd_run(args) -> int:
     from udabench.hparams import parse_assignments
+    from udabench.jobs import run_and_store, source_checkpoint
     from udabench.plugins import load_registry
-    from udabench.runner import RunFailed, RunRequest, execute, prepare
-    from udabench.store import Store, environment_versions, git_revision
+    from udabench.runner import RunFailed, RunRequest, prepare
+    from udabench.store import Store
 
     request = RunRequest(
         method=args.method, task=args.task, seed=args.seed, steps=args.steps, batch_size=args.batch_size,
         device=args.device, overrides=parse_assignments(args.overrides, "--set"), backbone=args.backbone,
         data=parse_assignments(args.data, "--data"), data_root=args.data_root, progress=not args.no_progress,
-        threads=args.threads, snapshots=args.snapshots,
+        threads=args.threads, snapshots=args.snapshots, eval_points=args.eval_points,
     )
+    if args.eval_points <= 0:
+        raise UdabenchError(f"--eval-points must be positive (got {args.eval_points})")
     if args.source_run:
-        request.source_run, request.source_checkpoint = _source_run(Store(args.store), args)
+        request.source_run, request.source_checkpoint = source_checkpoint(Store(args.store), args.source_run,
+                                                                          args.task, args.backbone)
     registry = load_registry()
     prepared = prepare(registry, request)
     store = Store(args.store)  # opened (and created) only once the request is known to be good
-    stored = store.get(prepared.run_id)
-    if stored is not None and stored["status"] == "ok" and not args.rerun:
-        print(f"udabench: run {prepared.run_id} is already stored; showing it (--rerun trains again)",
-              file=sys.stderr)
-        _print_run(stored, args.json, store)
-        return 0
-    artifact_dir = store.artifact_root / prepared.run_id
     try:
-        result = execute(prepared, registry, request, artifact_dir)
+        record, ran = run_and_store(request, store, registry, prepared, rerun=args.rerun)
     except RunFailed as failure:
-        store.save(failure.result, environment_versions(), git_revision(), None)
         print(f"udabench: error: {failure} (stored as failed)", file=sys.stderr)
         if args.json:
             print(json.dumps(store.get(prepared.run_id), sort_keys=True))
         return EXIT_RUN_FAILED
-    store.save(result, environment_versions(), git_revision(), str(artifact_dir))
-    _print_run(store.get(prepared.run_id), args.json, store)
+    if not ran:
+        print(f"udabench: run {prepared.run_id} is already stored; showing it (--rerun trains again)",
+              file=sys.stderr)
+    _print_run(record, args.json, store)
     return 0
-
-
-def _source_run(store, args) -> tuple[str, str]:
-    """The key and checkpoint of the stored run named by ``--source-run``, checked for fit."""
-    from pathlib import Path
-
-    record = store.get(args.source_run)
-    if record is None:
-        raise UdabenchError(f"--source-run: no stored run '{args.source_run}' in {store.path}")
-    if record["status"] != "ok":
-        raise UdabenchError(f"--source-run: run {record['run_id']} has status '{record['status']}'")
-    if record["task"] != args.task:
-        raise UdabenchError(f"--source-run: run {record['run_id']} was trained on task '{record['task']}', "
-                            f"not '{args.task}'")
-    backbone = record["config"].get("backbone")
-    if args.backbone and backbone != args.backbone:
-        raise UdabenchError(f"--source-run: run {record['run_id']} used backbone '{backbone}', not '{args.backbone}'")
-    checkpoint = Path(record["artifacts"] or "") / "model.pt"
-    if not checkpoint.is_file():
-        raise UdabenchError(f"--source-run: run {record['run_id']} has no checkpoint at {checkpoint}")
-    return record["key"], str(checkpoint)
 
 
 def _print_run(record: dict, as_json: bool, store) -> None:
@@ -167,6 +228,89 @@ def _print_run(record: dict, as_json: bool, store) -> None:
     print(f"  source test: accuracy {metrics['source_accuracy']:.4f}")
     print(f"  time: {timings['total_s']:.1f} s ({timings['steps_per_s']:.1f} steps/s, data {timings['load_s']:.1f} s)")
     print(f"  stored in {store.path}; artifacts in {record['artifacts']}")
+
+
+def _names(values) -> list[str]:
+    return [name.strip() for value in values or [] for name in value.split(",") if name.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    seeds = []
+    try:
+        for part in text.split(","):
+            low, sep, high = part.strip().partition("-")
+            seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
+    except ValueError:
+        raise UdabenchError(f"--seeds expects integers like 0,1,2 or 0-4, got '{text}'") from None
+    return seeds
+
+
+def cmd_sweep(args) -> int:
+    from udabench.executors import make_executor
+    from udabench.hparams import parse_assignments
+    from udabench.jobs import as_dict, describe
+    from udabench.plugins import load_registry
+    from udabench.store import Store
+    from udabench.sweep import EXECUTORS, SweepConfig, expand, plan, read_sweep_file
+
+    config = read_sweep_file(args.file) if args.file else SweepConfig()
+    if args.method:
+        config.methods = _names(args.method)
+    if args.task:
+        config.tasks = _names(args.task)
+    if args.seeds:
+        config.seeds = _seeds(args.seeds)
+    for flag, attribute in (("steps", "steps"), ("batch_size", "batch_size"), ("device", "device"),
+                            ("threads", "threads"), ("backbone", "backbone"), ("data_root", "data_root"),
+                            ("eval_points", "eval_points")):
+        if getattr(args, flag) is not None:
+            setattr(config, attribute, getattr(args, flag))
+    config.share_source = config.share_source or args.share_source
+    config.data.update(parse_assignments(args.data, "--data"))
+    config.set.update(parse_assignments(args.overrides, "--set"))
+    for name, values in parse_assignments(args.grid, "--grid").items():
+        config.grid[name] = [v.strip() for v in values.split(",") if v.strip()]
+    if args.executor not in EXECUTORS:
+        raise UdabenchError(f"unknown executor '{args.executor}' (known: {', '.join(EXECUTORS)})")
+    for flag, value in (("--steps", config.steps), ("--batch-size", config.batch_size), ("--workers", args.workers)):
+        if value <= 0:
+            raise UdabenchError(f"{flag} must be positive (got {value})")
+    if config.threads is not None and config.threads <= 0:
+        raise UdabenchError(f"--threads must be positive (got {config.threads})")
+
+    registry = load_registry()
+    jobs = expand(config, registry)
+    store = Store(args.store)
+    state = plan(jobs, store, args.retry_failed)
+    print(f"sweep{' ' + config.name if config.name else ''}: {len(jobs)} runs: {len(state.done)} already stored, "
+          f"{len(state.failed)} stored as failed (not retried; --retry-failed), {len(state.pending)} to run",
+          file=sys.stderr)
+    if args.dry_run:
+        done, failed = {j.key for j in state.done}, {j.key for j in state.failed}
+        for job in jobs:
+            status = "stored" if job.key in done else "failed" if job.key in failed else "pending"
+            after = f" (after {job.depends_on[:12]})" if job.depends_on else ""
+            print(f"{job.run_id}  {status:7}  {job.label()}{after}")
+        return 0
+    if not state.pending:
+        return 0
+    executor = make_executor(args.executor, args.workers, config.threads, args.address, args.gpus_per_run)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(state.pending), desc="sweep", unit="run", file=sys.stderr, dynamic_ncols=True)
+
+    def on_outcome(job, outcome):
+        bar.update(1)
+        bar.write(describe(outcome), file=sys.stderr)
+        if args.json:
+            print(json.dumps(as_dict(outcome), sort_keys=True), flush=True)
+
+    outcomes = executor.run(state.pending, str(store.path), on_outcome, rerun=args.retry_failed)
+    bar.close()
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("ok", "stored", "failed", "blocked")}
+    print("sweep finished: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+          + f"; {len(state.done) + counts['ok'] + counts['stored']} of {len(jobs)} runs stored as ok", file=sys.stderr)
+    return EXIT_RUN_FAILED if counts["failed"] or counts["blocked"] else 0
 
 
 def cmd_list(args) -> int:
@@ -190,6 +334,8 @@ def cmd_list(args) -> int:
             hub = f"{spec.hub_id}@{spec.revision}" if spec.hub_id else "(no hub copy)"
             rows.append([name, hub, f"{spec.image_size[0]}x{spec.image_size[1]}x{spec.channels}",
                          spec.num_classes, sizes, provider])
+        elif kind == "suites":
+            rows.append([name, ", ".join(spec.tasks), ", ".join(t.name for t in spec.tables), provider])
         else:
             rows.append([name, provider, spec.description])
     headers = {
@@ -198,6 +344,7 @@ def cmd_list(args) -> int:
         "datasets": ["dataset", "hub id@revision", "image", "classes", "splits", "provided by"],
         "backbones": ["backbone", "provided by", "description"],
         "metrics": ["metric", "provided by", "description"],
+        "suites": ["suite", "tasks", "tables", "provided by"],
     }[kind]
     print(tabulate(rows, headers=headers, tablefmt="github"))
     if args.verbose:
@@ -220,6 +367,10 @@ def _print_details(kind: str, spec) -> None:
         for row in spec.reported:
             std = f" +- {row.std}" if row.std is not None else ""
             print(f"  {row.method}: {row.value}{std}  [{row.source}]")
+    elif kind == "suites":
+        print(f"\n{spec.name}: {spec.title}; metric {spec.metric}; {spec.description}")
+        for table in spec.tables:
+            print(f"  {table.name}: {table.title}  [{table.source}]")
     elif kind == "datasets":
         print(f"\n{spec.name}: {spec.description}; homepage {spec.homepage or '-'}"
               + (f"; official archive reader {spec.local_loader}" if spec.local_loader else ""))
@@ -253,6 +404,18 @@ def cmd_results(args) -> int:
                                   "steps", "device", "created"], tablefmt="github"))
     print(f"{len(records)} run(s) in {store.path}", file=sys.stderr)
     return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from udabench.leaderboard import command_leaderboard
+
+    return command_leaderboard(args)
+
+
+def cmd_publish(args) -> int:
+    from udabench.leaderboard import command_publish
+
+    return command_publish(args)
 
 
 def _fmt(value) -> str:

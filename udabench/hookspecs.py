@@ -55,3 +55,12 @@ def udabench_metrics():
     :return: a list of :class:`udabench.specs.MetricSpec`, each a function of predicted and true
         labels.
     """
+
+
+@hookspec
+def udabench_suites():
+    """Return the leaderboard suites this plugin provides.
+
+    :return: a list of :class:`udabench.specs.SuiteSpec`: the tasks that form a leaderboard's
+        columns and the papers' tables (as :class:`udabench.specs.ReportedTable` data) it is compared with.
+    """

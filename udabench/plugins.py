@@ -10,12 +10,12 @@ import pluggy
 
 from udabench import hookspecs
 from udabench.errors import UdabenchError, unknown_name_error
-from udabench.specs import BackboneSpec, DatasetSpec, MethodSpec, MetricSpec, TaskSpec
+from udabench.specs import BackboneSpec, DatasetSpec, MethodSpec, MetricSpec, SuiteSpec, TaskSpec
 
 ENTRY_POINT_GROUP = "udabench"
-KINDS = ("datasets", "tasks", "backbones", "methods", "metrics")
+KINDS = ("datasets", "tasks", "backbones", "methods", "metrics", "suites")
 SPEC_TYPES = {"datasets": DatasetSpec, "tasks": TaskSpec, "backbones": BackboneSpec, "methods": MethodSpec,
-              "metrics": MetricSpec}
+              "metrics": MetricSpec, "suites": SuiteSpec}
 
 
 @dataclass

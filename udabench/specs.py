@@ -148,3 +148,81 @@ class MetricSpec:
     function: str
     description: str = ""
     higher_is_better: bool = True
+
+
+def cells_of(keys, values) -> dict[str, tuple[float, float | None]]:
+    """A row's cells from its values in column order, as a table prints them: ``None`` for an empty
+    cell ("-"), a number, or ``(value, std)``."""
+    keys, values = tuple(keys), tuple(values)
+    if len(keys) != len(values):
+        raise ValueError(f"{len(values)} values for {len(keys)} columns")
+    return {key: (value if isinstance(value, tuple) else (value, None))
+            for key, value in zip(keys, values) if value is not None}
+
+
+@dataclass(frozen=True)
+class ReportedRow:
+    """One row of a paper's table as printed: its label, its cells and where udabench maps it.
+
+    ``cells`` maps a column key of the table to ``(value, std or None)``; a column the paper leaves
+    empty ("-") is absent. ``bold`` names the columns the paper prints in bold. ``group`` is the
+    heading of the block of rows the paper puts it under (empty for none). ``citation`` is the
+    reference mark printed after the label (``"[43]"``), kept apart so that ``label`` stays the plain
+    method name.
+    """
+
+    label: str
+    cells: Mapping[str, tuple[float, float | None]]
+    udabench_method: str | None = None
+    backbone: str | None = None
+    group: str = ""
+    bold: frozenset[str] = frozenset()
+    citation: str = ""
+
+    @property
+    def printed_label(self) -> str:
+        """The label as the table prints it, with its reference mark."""
+        return f"{self.label} {self.citation}" if self.citation else self.label
+
+
+@dataclass(frozen=True)
+class ReportedTable:
+    """A table of the seed, kept as data with its source, so that it can be printed back as shown.
+
+    ``columns`` are ``(key, label as printed)`` pairs; a key is the udabench task name where one
+    exists (so reproduced runs land beside the paper's number), otherwise a short stable id such as
+    ``avg``. ``transposed`` marks a table the paper prints with methods as columns.
+    ``backbone_label`` is the heading under which the paper prints each row's backbone ("Base Net",
+    "Seg Net"); ``None`` where the paper prints no backbone column (a backbone common to all rows is
+    then named in the title).
+    """
+
+    name: str
+    title: str
+    source: str
+    columns: tuple[tuple[str, str], ...]
+    rows: tuple[ReportedRow, ...]
+    metric: str = "accuracy (%)"
+    transposed: bool = False
+    backbone_label: str | None = None
+
+    def reported_for(self, column: str) -> tuple[ReportedResult, ...]:
+        """The table's numbers for one column (a task), as cited ``ReportedResult`` rows."""
+        return tuple(ReportedResult(row.label, row.cells[column][0], self.source, row.cells[column][1],
+                                    backbone=row.backbone, udabench_method=row.udabench_method)
+                     for row in self.rows if column in row.cells)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A leaderboard: the tasks that form its columns and the seed tables it is compared with.
+
+    ``metric`` names the stored metric its cells show (a key of a run's metrics, e.g. ``accuracy``).
+    """
+
+    name: str
+    title: str
+    tasks: tuple[str, ...]
+    tables: tuple[ReportedTable, ...] = ()
+    metric: str = "accuracy"
+    description: str = ""

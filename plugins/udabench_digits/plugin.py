@@ -1,8 +1,8 @@
-"""Registers the digit datasets and the digit adaptation tasks with their protocols."""
+"""Registers the digit datasets, the digit adaptation tasks with their protocols, and the ``digits`` suite."""
 
 from udabench.hookspecs import hookimpl
-from udabench.specs import DatasetSpec, TaskSpec
-from udabench_digits.reported import reported_for
+from udabench.specs import DatasetSpec, SuiteSpec, TaskSpec
+from udabench_digits.reported import DIGITS_TABLE, SYNTHETIC_TABLE, reported_for
 
 DIGITS = tuple(str(d) for d in range(10))
 # No revision hash of these hub copies could be verified offline; "main" is recorded as such.
@@ -53,4 +53,17 @@ def udabench_tasks():
         _task("svhn-mnist", "svhn", "mnist", 32, 3, "dann-svhn", "SVHN -> MNIST, 32x32 RGB"),
         _task("mnist-svhn", "mnist", "svhn", 32, 3, "dann-svhn", "MNIST -> SVHN, 32x32 RGB"),
         _task("syndigits-svhn", "syndigits", "svhn", 32, 3, "dann-svhn", "SynDigits -> SVHN, 32x32 RGB"),
+    ]
+
+
+@hookimpl
+def udabench_suites():
+    return [
+        SuiteSpec(
+            "digits", "Digit adaptation",
+            ("mnist-usps", "usps-mnist", "mnist-mnistm", "svhn-mnist", "mnist-svhn", "syndigits-svhn"),
+            (DIGITS_TABLE, SYNTHETIC_TABLE), metric="accuracy",
+            description="the five digit tasks of Label2Image-DA's table and SynDigits -> SVHN of 3C-GAN's "
+                        "synthetic-to-real table",
+        )
     ]

@@ -1,7 +1,9 @@
-"""Registers the SynSigns and GTSRB datasets and the ``synsign-gtsrb`` task with its protocol."""
+"""Registers the SynSigns and GTSRB datasets, the ``synsign-gtsrb`` task with its protocol, and the
+``signs`` suite."""
 
 from udabench.hookspecs import hookimpl
-from udabench.specs import DatasetSpec, TaskSpec
+from udabench.specs import DatasetSpec, SuiteSpec, TaskSpec
+from udabench_digits.reported import SYNTHETIC_TABLE
 from udabench_signs.reported import reported_for
 
 # The 43 GTSRB classes by ClassId. SynSigns draws the same 43 signs and its labelling file is read
@@ -62,4 +64,12 @@ def udabench_tasks():
                  suite="signs",
                  description="SynSigns -> GTSRB, 40x40 RGB; GTSRB train unlabelled, tested on GTSRB test",
                  reported=reported_for("synsign-gtsrb")),
+    ]
+
+
+@hookimpl
+def udabench_suites():
+    return [
+        SuiteSpec("signs", "Traffic-sign adaptation", ("synsign-gtsrb",), (SYNTHETIC_TABLE,), metric="accuracy",
+                  description="SynSigns -> GTSRB, the Syn.Sign -> GTSRB column of 3C-GAN's synthetic-to-real table"),
     ]

@@ -1,10 +1,11 @@
-"""Collects the steps/s of the step-speed benchmarks and prints their ratio after the run."""
+"""Collects the rates of the benchmarks (steps/s, sweep runs/s) and prints their ratios after the run."""
 
 from __future__ import annotations
 
 import pytest
 
 _STEP_RATES = pytest.StashKey[dict]()
+_SWEEP_RATES = pytest.StashKey[dict]()
 
 
 @pytest.fixture(scope="session")
@@ -13,7 +14,18 @@ def step_rates(pytestconfig) -> dict:
     return pytestconfig.stash.setdefault(_STEP_RATES, {})
 
 
+@pytest.fixture(scope="session")
+def sweep_rates(pytestconfig) -> dict:
+    """Local workers -> sweep runs per second (filled only when benchmarking is enabled)."""
+    return pytestconfig.stash.setdefault(_SWEEP_RATES, {})
+
+
 def pytest_terminal_summary(terminalreporter, config):
+    sweeps = config.stash.get(_SWEEP_RATES, {})
+    if 1 in sweeps and len(sweeps) > 1:
+        terminalreporter.write_sep("-", "sweep throughput (runs/s, same session)")
+        for workers, rate in sorted(sweeps.items()):
+            terminalreporter.write_line(f"{workers:>3} worker(s): {rate:.3f} runs/s, {rate / sweeps[1]:.2f}x one worker")
     rates = config.stash.get(_STEP_RATES, {})
     if "udabench" in rates and "pil-dataloader" in rates:
         terminalreporter.write_sep("-", "DANN step speed (median steps/s, same process)")

@@ -1,0 +1,263 @@
+"""Sweeps: the file format, expansion into keyed runs, scheduling, kill-and-resume, executors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from datagen import REPO, run_cli
+from udabench.cli import main
+from udabench.errors import UdabenchError
+from udabench.executors import schedule
+from udabench.plugins import load_registry
+from udabench.store import Store
+from udabench.sweep import Job, SweepConfig, expand, plan, read_sweep_file
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry(warn=False)
+
+
+def data_flags(tiny_digits):
+    return ["--data", f"mnist={tiny_digits['mnist']}", "--data", f"usps={tiny_digits['usps']}"]
+
+
+def config_for(tiny_digits, **kwargs) -> SweepConfig:
+    values = dict(tasks=["mnist-usps"], seeds=[0], steps=5, batch_size=8, device="cpu",
+                  data={"mnist": str(tiny_digits["mnist"]), "usps": str(tiny_digits["usps"])})
+    values.update(kwargs)
+    return SweepConfig(**values)
+
+
+# the sweep file
+
+
+def test_sweep_file_is_read_with_paths_relative_to_it(tmp_path, tiny_digits):
+    (tmp_path / "sub").mkdir()
+    file = tmp_path / "sub" / "digits.toml"
+    file.write_text(
+        'name = "digits"\nmethods = ["dann", "source-only"]\ntasks = ["mnist-usps"]\nseeds = [0, 1]\n'
+        'steps = 7\nbatch_size = 8\ndevice = "cpu"\n'
+        f'data = {{ mnist = "../{tiny_digits["mnist"].name}", usps = "{tiny_digits["usps"]}" }}\n'
+        '[set]\nlr = 0.02\n[grid]\ndropout = [0.0, 0.5]\n[method.dann]\nset = { grl_gamma = 5 }\nsteps = 9\n'
+    )
+    config = read_sweep_file(file)
+    assert config.name == "digits" and config.methods == ["dann", "source-only"] and config.seeds == [0, 1]
+    assert config.set == {"lr": "0.02"} and config.grid == {"dropout": ["0.0", "0.5"]}
+    assert config.data["mnist"] == str(tmp_path / tiny_digits["mnist"].name)  # relative to the file
+    assert config.data["usps"] == str(tiny_digits["usps"])
+    assert config.per_method["dann"]["steps"] == 9 and config.per_method["dann"]["set"] == {"grl_gamma": "5"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('methods = ["dann"]\nworkers = 3\n', "unknown key of sweep file s.toml 'workers'"),
+    ('methods = "dann"\n', "'methods' must be a list"),
+    ('seeds = [0, "1"]\n', "'seeds' must be a list of integers"),
+    ('steps = true\n', "'steps' must be a int"),
+    ('[grid]\nlr = 0.1\n', "grid 'lr' must be a non-empty list"),
+    ('[method.dann]\nsteps = 3\nlrr = 1\n', "unknown key of sweep file s.toml [method.dann] 'lrr'"),
+    ('methods = [\n', "sweep file"),
+])
+def test_bad_sweep_files_are_one_line_errors(tmp_path, text, message):
+    file = tmp_path / "s.toml"
+    file.write_text(text)
+    with pytest.raises(UdabenchError) as error:
+        read_sweep_file(file)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_missing_sweep_file(tmp_path):
+    with pytest.raises(UdabenchError, match="does not exist"):
+        read_sweep_file(tmp_path / "nope.toml")
+
+
+# expansion
+
+
+def test_expansion_is_the_product_with_stable_keys(registry, tiny_digits):
+    config = config_for(tiny_digits, methods=["source-only", "dann"], seeds=[0, 1], grid={"lr": ["0.01", "0.02"]},
+                        set={"grl_gamma": "5"}, per_method={"dann": {"set": {}, "grid": {}, "steps": 6}})
+    jobs = expand(config, registry)
+    assert len(jobs) == 2 * 2 * 2
+    assert len({job.key for job in jobs}) == 8
+    assert [job.key for job in expand(config, registry)] == [job.key for job in jobs]  # stable
+    dann = [job for job in jobs if job.request.method == "dann"]
+    assert all(job.request.overrides["grl_gamma"] == "5" and job.request.steps == 6 for job in dann)
+    source_only = [job for job in jobs if job.request.method == "source-only"]
+    assert all("grl_gamma" not in job.request.overrides for job in source_only)  # only where it exists
+    assert sorted(job.request.overrides["lr"] for job in source_only) == ["0.01", "0.01", "0.02", "0.02"]
+
+
+def test_expansion_rejects_bad_input_before_anything_runs(registry, tiny_digits):
+    with pytest.raises(UdabenchError, match="unknown hyperparameter of the sweep's methods 'lrr'"):
+        expand(config_for(tiny_digits, methods=["dann"], grid={"lrr": ["1"]}), registry)
+    with pytest.raises(UdabenchError, match="unknown method 'danm'"):
+        expand(config_for(tiny_digits, methods=["danm"]), registry)
+    with pytest.raises(UdabenchError, match="takes a float"):
+        expand(config_for(tiny_digits, methods=["dann"], set={"lr": "fast"}), registry)
+    with pytest.raises(UdabenchError, match="at least one method"):
+        expand(config_for(tiny_digits), registry)
+    with pytest.raises(UdabenchError, match=r"\[method.adda\] names a method"):
+        expand(config_for(tiny_digits, methods=["dann"], per_method={"adda": {"set": {}, "grid": {}}}), registry)
+
+
+def test_shared_source_runs_once_per_task_and_seed(registry, tiny_digits):
+    config = config_for(tiny_digits, methods=["adda", "shot", "dann"], seeds=[0, 1], share_source=True,
+                        set={"source_steps": "4"})
+    jobs = expand(config, registry)
+    sources = [job for job in jobs if job.request.method == "source-only"]
+    assert len(sources) == 2 and all(job.request.steps == 4 for job in sources)
+    assert jobs[:2] == sources  # they go first
+    for job in jobs:
+        if job.request.method in ("adda", "shot"):
+            source = next(s for s in sources if s.request.seed == job.request.seed)
+            assert job.depends_on == source.key and job.request.source_run == source.key
+        else:
+            assert job.depends_on is None
+    assert len(jobs) == 2 + 3 * 2
+
+
+# scheduling
+
+
+def test_schedule_respects_dependencies_and_capacity():
+    jobs = [Job(None, "a"), Job(None, "b", depends_on="a"), Job(None, "c"), Job(None, "d", depends_on="c"),
+            Job(None, "e", depends_on="stored-elsewhere")]
+    in_flight, started, most = [], [], 0
+
+    def submit(job):
+        nonlocal most
+        assert job.depends_on is None or job.depends_on not in "abcde" or job.depends_on in finished
+        in_flight.append(job.key)
+        started.append(job.key)
+        most = max(most, len(in_flight))
+        return job.key
+
+    finished = []
+
+    def wait_any(handles):
+        key = handles[0]
+        in_flight.remove(key)
+        finished.append(key)
+        return [(key, f"done {key}")]
+
+    outcomes = schedule(jobs, submit, wait_any, lambda job, outcome: None, capacity=2)
+    assert sorted(outcomes) == [f"done {k}" for k in "abcde"] and most == 2
+    assert started.index("b") > finished.index("a") and started.index("d") > finished.index("c")
+
+
+# the command
+
+
+def test_dry_run_lists_runs_and_plan_sees_stored_ones(tiny_digits, store_path, capsys, registry):
+    args = ["sweep", "--method", "source-only", "--task", "mnist-usps", "--seeds", "0-2", "--steps", "3",
+            "--batch-size", "8", "--device", "cpu", "--eval-points", "1", "--store", str(store_path),
+            *data_flags(tiny_digits)]
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert out.out.count("pending") == 3 and "3 to run" in out.err
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "3 ok" in out.err and "3 of 3 runs stored as ok" in out.err
+    assert main([*args, "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("stored") == 3
+    config = config_for(tiny_digits, methods=["source-only"], seeds=[0, 1, 2], steps=3, eval_points=1)
+    state = plan(expand(config, registry), Store(store_path), retry_failed=False)
+    assert len(state.done) == 3 and not state.pending
+
+
+def test_failed_runs_are_recorded_and_retried_only_when_asked(tiny_digits, store_path, capsys):
+    args = ["sweep", "--method", "dann", "--task", "mnist-usps", "--steps", "3", "--batch-size", "8",
+            "--device", "cpu", "--eval-points", "1", "--set", "lr=1e30", "--store", str(store_path),
+            *data_flags(tiny_digits)]
+    assert main(args) == 1
+    out = capsys.readouterr().err
+    assert "failed" in out and "became" in out
+    [row] = Store(store_path).query()
+    assert row["status"] == "failed" and row["error"]
+    assert main(args) == 0  # not retried
+    assert "1 stored as failed (not retried" in capsys.readouterr().err
+    assert main([*args, "--retry-failed"]) == 1
+    assert "0 stored as failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--executor", "dask"], "unknown executor 'dask'"),
+    (["--workers", "0"], "--workers must be positive"),
+    (["--seeds", "a-b"], "--seeds expects integers"),
+    (["--grid", "lr"], "--grid expects NAME=VALUE"),
+])
+def test_sweep_bad_flags_exit_2(tiny_digits, store_path, capsys, extra, message):
+    code = main(["sweep", "--method", "dann", "--task", "mnist-usps", "--store", str(store_path),
+                 *data_flags(tiny_digits), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not store_path.exists() or not Store(store_path).query()
+
+
+def test_ray_executor_without_ray_names_the_extra(tiny_digits, store_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    code = main(["sweep", "--method", "source-only", "--task", "mnist-usps", "--steps", "2", "--device", "cpu",
+                 "--executor", "ray", "--store", str(store_path), *data_flags(tiny_digits)])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'udabench[ray]'" in err
+
+
+def test_kill_a_sweep_and_resume_it(tiny_digits, tmp_path):
+    """SIGKILL the whole sweep (workers included) once some runs are stored, then run it again."""
+    store_path = tmp_path / "store" / "results.sqlite"
+    args = ["sweep", "--method", "source-only", "--task", "mnist-usps", "--seeds", "0-3", "--steps", "60",
+            "--batch-size", "16", "--device", "cpu", "--eval-points", "2", "--workers", "2", "--threads", "1",
+            "--store", store_path, *data_flags(tiny_digits)]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONSAFEPATH": "1"}
+    sweep = subprocess.Popen([sys.executable, "-m", "udabench.cli", *map(str, args)], cwd=REPO, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def rows():
+        if not store_path.exists():
+            return []
+        try:
+            with sqlite3.connect(store_path, timeout=30) as connection:
+                return connection.execute("SELECT run_id, status, created_at FROM runs ORDER BY run_id").fetchall()
+        except sqlite3.OperationalError:  # the sweep is still creating the store
+            return []
+
+    deadline = time.time() + 240
+    while len(rows()) < 1 and time.time() < deadline and sweep.poll() is None:
+        time.sleep(0.2)
+    os.killpg(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+    before = rows()
+    assert 1 <= len(before) < 4, f"the sweep should be killed part-way, it had stored {len(before)} runs"
+    assert all(status == "ok" for _, status, _ in before)  # nothing half-written
+
+    resumed = run_cli(*args, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(before)} already stored" in resumed.stderr and f"{4 - len(before)} to run" in resumed.stderr
+    after = rows()
+    assert len(after) == 4 and all(status == "ok" for _, status, _ in after)
+    assert set(before) <= set(after)  # the runs finished before the kill were not run again
+    folders = {p.name for p in (store_path.parent / "runs").iterdir()}
+    assert folders == {run_id for run_id, _, _ in after}  # no half-written artifact folder left over
+    again = run_cli(*args)
+    assert again.returncode == 0 and "4 already stored" in again.stderr and "0 to run" in again.stderr
+
+
+def test_ray_executor_runs_a_small_sweep_on_a_local_instance(tiny_digits, store_path, capsys):
+    pytest.importorskip("ray")
+    args = ["sweep", "--method", "source-only,dann", "--task", "mnist-usps", "--seeds", "0,1", "--steps", "3",
+            "--batch-size", "8", "--device", "cpu", "--eval-points", "1", "--executor", "ray", "--threads", "1",
+            "--store", str(store_path), *data_flags(tiny_digits)]
+    assert main(args) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "4 ok" in err
+    rows = Store(store_path).query()
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
+    assert len({(r["method"], r["seed"]) for r in rows}) == 4

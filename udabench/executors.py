@@ -1,0 +1,154 @@
+"""Where a sweep's runs execute: ``local`` worker processes, or a Ray cluster.
+
+Both share one scheduler: a run starts as soon as a worker is free and the shared source run it
+depends on (if any) has finished. Workers train and write their row to the store themselves
+(:func:`udabench.jobs.run_job`), so the sweep process only hands out work and reports.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+from udabench.errors import UdabenchError
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when the sweep process dies, so no orphan keeps training."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def _local_worker_init(threads: int) -> None:
+    _die_with_parent()
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def schedule(jobs, submit: Callable, wait_any: Callable, on_outcome: Callable, capacity: int) -> list:
+    """Run ``jobs`` through ``submit(job) -> handle`` / ``wait_any(handles) -> [(handle, outcome)]``.
+
+    At most ``capacity`` runs are in flight; a job waits until the job it depends on (by key) has
+    finished, whatever its outcome (a worker records a job whose source failed as blocked).
+    """
+    keys = {job.key for job in jobs}
+    waiting = list(jobs)
+    finished: set[str] = set()
+    running: dict = {}
+    outcomes = []
+    while waiting or running:
+        ready = [job for job in waiting if job.depends_on is None or job.depends_on not in keys
+                 or job.depends_on in finished]
+        for job in ready[:max(0, capacity - len(running))]:
+            waiting.remove(job)
+            running[submit(job)] = job
+        if not running:  # cannot happen with acyclic dependencies; guard against a silent hang
+            raise UdabenchError("sweep: jobs wait for runs that are not part of it")
+        for handle, outcome in wait_any(list(running)):
+            job = running.pop(handle)
+            finished.add(job.key)
+            outcomes.append(outcome)
+            on_outcome(job, outcome)
+    return outcomes
+
+
+class LocalExecutor:
+    """``workers`` runs at once in spawned processes on this machine (one GPU can hold several)."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, threads: int | None = None):
+        if workers <= 0:
+            raise UdabenchError(f"--workers must be positive (got {workers})")
+        self.workers = workers
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+
+    def run(self, jobs, store_path: str, on_outcome, rerun: bool = False) -> list:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        from udabench.jobs import run_job
+
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_local_worker_init, initargs=(self.threads,))
+
+        def submit(job):
+            return pool.submit(run_job, _with_threads(job.request, self.threads), store_path, rerun)
+
+        def wait_any(futures):
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            return [(future, future.result()) for future in done]
+
+        try:
+            return schedule(jobs, submit, wait_any, on_outcome, self.workers)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor:
+    """Runs on a Ray cluster (``--address``; none starts a local instance). Each run asks Ray for
+    ``cpus`` CPUs and ``gpus`` GPUs, so Ray decides how many fit on each node."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus: float = 1.0, gpus: float = 0.0,
+                 threads: int | None = None, max_in_flight: int | None = None):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UdabenchError("--executor ray needs Ray: pip install 'udabench[ray]'") from None
+        self.address, self.cpus, self.gpus = address, cpus, gpus
+        self.threads = threads or max(1, int(cpus))
+        self.max_in_flight = max_in_flight
+
+    def run(self, jobs, store_path: str, on_outcome, rerun: bool = False) -> list:
+        import ray
+
+        from udabench.jobs import run_job
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR")
+        remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(_ray_job)
+        capacity = self.max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1) // max(self.cpus, 1e-9)))
+
+        def submit(job):
+            return remote.remote(_with_threads(job.request, self.threads), store_path, rerun)
+
+        def wait_any(refs):
+            done, _ = ray.wait(refs, num_returns=1)
+            return [(ref, ray.get(ref)) for ref in done]
+
+        try:
+            return schedule(jobs, submit, wait_any, on_outcome, capacity)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _ray_job(request, store_path: str, rerun: bool):
+    from udabench.jobs import run_job
+
+    return run_job(request, store_path, rerun)
+
+
+def _with_threads(request, threads: int):
+    from dataclasses import replace
+
+    return replace(request, threads=request.threads or threads, progress=False)
+
+
+def make_executor(name: str, workers: int, threads: int | None, address: str | None, gpus: float):
+    if name == "local":
+        return LocalExecutor(workers, threads)
+    if name == "ray":
+        return RayExecutor(address, cpus=float(threads or 1), gpus=gpus, threads=threads,
+                           max_in_flight=workers if workers > 1 else None)
+    raise UdabenchError(f"unknown executor '{name}' (known: local, ray)")

@@ -1,0 +1,127 @@
+"""One run from request to stored row: what ``udabench run`` and every sweep worker do.
+
+A row is written once, in one transaction, when the run has finished (``ok``) or stopped
+(``failed``): a run killed on the way leaves no row, and its half-written artifact folder is
+removed when the run starts again. Workers write to the store themselves (SQLite in WAL mode
+takes concurrent writers), so nothing is lost when many finish at once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from udabench.errors import UdabenchError
+
+
+@dataclass
+class Outcome:
+    """What became of one run: ``ok``, ``failed``, ``stored`` (already there) or ``blocked``."""
+
+    run_id: str
+    method: str
+    task: str
+    seed: int
+    status: str
+    error: str | None = None
+    accuracy: float | None = None
+    seconds: float = 0.0
+
+
+def source_checkpoint(store, source_run: str, task: str, backbone: str | None = None) -> tuple[str, str]:
+    """The key and checkpoint path of the stored run ``source_run``, checked to fit ``task``."""
+    record = store.get(source_run)
+    if record is None:
+        raise UdabenchError(f"--source-run: no stored run '{source_run}' in {store.path}")
+    if record["status"] != "ok":
+        raise UdabenchError(f"--source-run: run {record['run_id']} has status '{record['status']}'")
+    if record["task"] != task:
+        raise UdabenchError(f"--source-run: run {record['run_id']} was trained on task '{record['task']}', "
+                            f"not '{task}'")
+    stored_backbone = record["config"].get("backbone")
+    if backbone and stored_backbone != backbone:
+        raise UdabenchError(f"--source-run: run {record['run_id']} used backbone '{stored_backbone}', "
+                            f"not '{backbone}'")
+    checkpoint = Path(record["artifacts"] or "") / "model.pt"
+    if not checkpoint.is_file():
+        raise UdabenchError(f"--source-run: run {record['run_id']} has no checkpoint at {checkpoint}")
+    return record["key"], str(checkpoint)
+
+
+def run_and_store(request, store, registry=None, prepared=None, rerun: bool = False):
+    """Train ``request`` unless an ``ok`` row of its key is stored, and store the outcome.
+
+    Returns ``(record, ran)``: the stored row and whether this call trained it. A diverging run is
+    stored as ``failed`` and :class:`udabench.runner.RunFailed` is raised after saving.
+    """
+    from udabench.plugins import load_registry
+    from udabench.runner import RunFailed, execute, prepare
+    from udabench.store import environment_versions, git_revision
+
+    registry = registry or load_registry(warn=False)
+    prepared = prepared or prepare(registry, request)
+    stored = store.get(prepared.key)
+    if stored is not None and stored["status"] == "ok" and not rerun:
+        return stored, False
+    artifact_dir = store.artifact_root / prepared.run_id
+    if artifact_dir.exists():  # left by a run that was killed, or by the failed try being retried
+        shutil.rmtree(artifact_dir)
+    try:
+        result = execute(prepared, registry, request, artifact_dir)
+    except RunFailed as failure:
+        store.save(failure.result, environment_versions(), git_revision(), None)
+        raise
+    store.save(result, environment_versions(), git_revision(), str(artifact_dir))
+    return store.get(prepared.key), True
+
+
+def run_job(request, store_path: str, rerun: bool = False) -> Outcome:
+    """A sweep worker's whole job: never raises for a run that goes wrong, records it instead."""
+    import time
+
+    from udabench.runner import RunFailed, RunResult, prepare
+    from udabench.plugins import load_registry
+    from udabench.store import Store, environment_versions, git_revision
+
+    started = time.perf_counter()
+    store = Store(store_path)
+    registry = load_registry(warn=False)
+    if request.source_run and not request.source_checkpoint:
+        try:
+            request.source_run, request.source_checkpoint = source_checkpoint(store, request.source_run,
+                                                                              request.task, request.backbone)
+        except UdabenchError as exc:
+            return Outcome("-", request.method, request.task, request.seed, "blocked", str(exc))
+    prepared = prepare(registry, request)
+    base = (prepared.run_id, request.method, request.task, request.seed)
+    try:
+        record, ran = run_and_store(request, store, registry, prepared, rerun=rerun)
+    except RunFailed as failure:
+        return Outcome(*base, "failed", failure.result.error, seconds=time.perf_counter() - started)
+    except Exception as exc:  # a plugin's bug or a missing file: record it, keep the sweep going
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        error = f"{type(exc).__name__}: {exc} (at {Path(frame.filename).name}:{frame.lineno})"
+        result = RunResult(prepared.run_id, prepared.key, request.method, request.task, request.seed,
+                           prepared.config, "failed", error=error)
+        store.save(result, environment_versions(), git_revision(), None)
+        return Outcome(*base, "failed", error, seconds=time.perf_counter() - started)
+    return Outcome(*base, "ok" if ran else "stored", accuracy=record["metrics"].get("accuracy"),
+                   seconds=time.perf_counter() - started)
+
+
+def describe(outcome: Outcome) -> str:
+    text = f"{outcome.method} {outcome.task} seed {outcome.seed}: {outcome.status}"
+    if outcome.accuracy is not None:
+        text += f", target accuracy {outcome.accuracy:.4f}"
+    if outcome.error:
+        text += f" ({outcome.error})"
+    return text
+
+
+def as_dict(outcome: Outcome) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(outcome)

@@ -1,0 +1,241 @@
+"""``udabench sweep``: methods x tasks x seeds (x hyperparameter grids), resumable, on several workers.
+
+A sweep is a list of runs, each with the stable key of ``udabench run`` (method, task, seed,
+configuration, data). Before anything trains, every run is prepared (names, values, data locations:
+bad input stops the sweep with one line) and looked up in the store: a finished run is never
+trained again; a failed one is skipped unless ``--retry-failed``; the rest go to an executor.
+Because a row is written only when its run ends, a sweep killed at any moment (SIGKILL included)
+loses nothing finished and counts nothing half-done: the same command resumes it, and each
+unfinished run starts again cleanly from scratch.
+
+Executors: ``local`` runs N runs at once in worker processes on this machine; ``ray`` hands them to
+a Ray cluster (``pip install 'udabench[ray]'``), whose workers write to the same store, so the
+store's folder must be one that every node reaches (for a single machine: any folder).
+
+With ``share_source`` the methods whose first phase trains the task model on source alone (ADDA,
+SHOT, 3C-GAN, Label2Image-DA, CyCADA) take it from one ``source-only`` run per task, seed and batch
+size (``--steps`` = their ``source_steps``), which the sweep runs first, instead of training it
+once per method.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from udabench.errors import UdabenchError
+from udabench.runner import RunRequest
+
+# Keys a sweep file may hold, with the type each must have.
+FILE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str, "methods": list, "tasks": list, "seeds": list, "steps": int, "batch_size": int,
+    "device": str, "threads": int, "backbone": str, "data": dict, "data_root": str, "set": dict,
+    "grid": dict, "eval_points": int, "snapshots": int, "share_source": bool, "method": dict,
+}
+METHOD_TABLE_KEYS: dict[str, type | tuple[type, ...]] = {"set": dict, "grid": dict, "steps": int,
+                                                        "batch_size": int}
+EXECUTORS = ("local", "ray")
+SHARED_SOURCE_METHOD = "source-only"
+
+
+@dataclass
+class SweepConfig:
+    """Everything a sweep file or the flags can say; flags win over the file."""
+
+    methods: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    steps: int = 3000
+    batch_size: int = 128
+    device: str = "auto"
+    threads: int | None = None
+    backbone: str | None = None
+    data: dict[str, str] = field(default_factory=dict)
+    data_root: str | None = None
+    set: dict[str, str] = field(default_factory=dict)
+    grid: dict[str, list[str]] = field(default_factory=dict)
+    eval_points: int = 5
+    snapshots: int = 4
+    share_source: bool = False
+    per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
+    name: str = ""
+
+
+@dataclass
+class Job:
+    request: RunRequest
+    key: str
+    depends_on: str | None = None  # key of the shared source run this job needs first
+
+    @property
+    def run_id(self) -> str:
+        return self.key[:12]
+
+    def label(self) -> str:
+        return f"{self.request.method} {self.request.task} seed {self.request.seed}"
+
+
+def _text(value: Any) -> str:
+    """A file value as the text ``--set`` would give, so both go through the same checks."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_table(where: str, table: Mapping[str, Any], keys: Mapping[str, Any]) -> None:
+    for key, value in table.items():
+        if key not in keys:
+            from udabench.errors import unknown_name_error
+
+            raise unknown_name_error(f"key of {where}", key, keys)
+        expected = keys[key]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+            raise UdabenchError(f"{where}: '{key}' must be a {names}, not {value!r}")
+
+
+def _grid(where: str, grid: Mapping[str, Any]) -> dict[str, list[str]]:
+    checked = {}
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise UdabenchError(f"{where}: grid '{name}' must be a non-empty list of values, not {values!r}")
+        checked[name] = [_text(v) for v in values]
+    return checked
+
+
+def read_sweep_file(path: str | os.PathLike) -> SweepConfig:
+    """Parse and check a TOML sweep file; relative data paths are read from the file's folder."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    file = Path(path)
+    try:
+        with file.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise UdabenchError(f"sweep file {file} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UdabenchError(f"sweep file {file}: {exc}") from None
+    where = f"sweep file {file.name}"
+    _check_table(where, raw, FILE_KEYS)
+    for key in ("methods", "tasks"):
+        if not all(isinstance(v, str) for v in raw.get(key, [])):
+            raise UdabenchError(f"{where}: '{key}' must be a list of names")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw.get("seeds", [])):
+        raise UdabenchError(f"{where}: 'seeds' must be a list of integers")
+    config = SweepConfig()
+    for key in ("methods", "tasks", "seeds", "steps", "batch_size", "device", "threads", "backbone",
+                "eval_points", "snapshots", "share_source", "name"):
+        if key in raw:
+            setattr(config, key, raw[key])
+    folder = file.resolve().parent
+    config.data = {name: os.path.normpath(folder / Path(str(p)).expanduser()) for name, p in raw.get("data", {}).items()}
+    if "data_root" in raw:
+        config.data_root = os.path.normpath(folder / Path(raw["data_root"]).expanduser())
+    config.set = {name: _text(value) for name, value in raw.get("set", {}).items()}
+    config.grid = _grid(where, raw.get("grid", {}))
+    for method, table in raw.get("method", {}).items():
+        if not isinstance(table, dict):
+            raise UdabenchError(f"{where}: [method.{method}] must be a table")
+        _check_table(f"{where} [method.{method}]", table, METHOD_TABLE_KEYS)
+        config.per_method[method] = {
+            **{k: v for k, v in table.items() if k in ("steps", "batch_size")},
+            "set": {name: _text(value) for name, value in table.get("set", {}).items()},
+            "grid": _grid(f"{where} [method.{method}]", table.get("grid", {})),
+        }
+    return config
+
+
+def expand(config: SweepConfig, registry) -> list[Job]:
+    """Every run of the sweep, prepared (so bad input fails here) and in a stable order."""
+    from udabench.runner import _has_source_phase, prepare
+
+    if not config.methods:
+        raise UdabenchError("a sweep needs at least one method (--method or 'methods' in the file)")
+    if not config.tasks:
+        raise UdabenchError("a sweep needs at least one task (--task or 'tasks' in the file)")
+    if not config.seeds:
+        raise UdabenchError("a sweep needs at least one seed")
+    if config.eval_points <= 0:
+        raise UdabenchError(f"eval_points must be positive (got {config.eval_points})")
+    specs = {name: registry.get("methods", name) for name in config.methods}
+    for name in config.tasks:
+        registry.get("tasks", name)
+    for name in config.per_method:
+        if name not in specs:
+            raise UdabenchError(f"[method.{name}] names a method that is not in the sweep's methods "
+                                f"({', '.join(config.methods)})")
+    known = set().union(*(spec.hparams for spec in specs.values()))
+    for name in [*config.set, *config.grid]:
+        if name not in known:
+            from udabench.errors import unknown_name_error
+
+            raise unknown_name_error("hyperparameter of the sweep's methods", name, sorted(known))
+    if config.share_source:
+        source_spec = registry.get("methods", SHARED_SOURCE_METHOD)
+
+    jobs: list[Job] = []
+    shared: dict[tuple, Job] = {}
+    for method_name in config.methods:
+        spec = specs[method_name]
+        extra = config.per_method.get(method_name, {})
+        common = {k: v for k, v in config.set.items() if k in spec.hparams}
+        common.update(extra.get("set", {}))
+        grid = {k: v for k, v in config.grid.items() if k in spec.hparams}
+        grid.update(extra.get("grid", {}))
+        names = sorted(grid)
+        for task, seed, values in itertools.product(config.tasks, config.seeds,
+                                                    itertools.product(*(grid[n] for n in names))):
+            overrides = {**common, **dict(zip(names, values))}
+            request = RunRequest(
+                method=method_name, task=task, seed=seed, steps=extra.get("steps", config.steps),
+                batch_size=extra.get("batch_size", config.batch_size), device=config.device, overrides=overrides,
+                backbone=config.backbone, data=dict(config.data), data_root=config.data_root,
+                threads=config.threads, snapshots=config.snapshots, eval_points=config.eval_points, progress=False,
+            )
+            depends_on = None
+            if config.share_source and _has_source_phase(spec) and method_name != SHARED_SOURCE_METHOD:
+                source_steps = prepare(registry, request).hparams["source_steps"]
+                task_model = {k: v for k, v in overrides.items()
+                              if k in source_spec.hparams and k != "source_steps"}
+                source_request = replace(request, method=SHARED_SOURCE_METHOD, steps=source_steps,
+                                         overrides=task_model)
+                source_key = prepare(registry, source_request).key
+                if source_key not in shared:
+                    shared[source_key] = Job(source_request, source_key)
+                request.source_run = source_key
+                depends_on = source_key
+            jobs.append(Job(request, prepare(registry, request).key, depends_on))
+    # The shared source runs go first; a run asked for twice (e.g. also listed as source-only) runs once.
+    ordered, seen = [], set()
+    for job in [*shared.values(), *jobs]:
+        if job.key not in seen:
+            seen.add(job.key)
+            ordered.append(job)
+    return ordered
+
+
+@dataclass
+class Plan:
+    done: list[Job]
+    failed: list[Job]  # stored as failed and not retried
+    pending: list[Job]
+
+
+def plan(jobs: list[Job], store, retry_failed: bool) -> Plan:
+    done, failed, pending = [], [], []
+    for job in jobs:
+        record = store.get(job.key)
+        if record is not None and record["status"] == "ok":
+            done.append(job)
+        elif record is not None and not retry_failed:
+            failed.append(job)
+        else:
+            pending.append(job)
+    return Plan(done, failed, pending)
