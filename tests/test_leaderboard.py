@@ -397,3 +397,63 @@ def test_leaderboard_and_list_suites_import_nothing_heavy(args):
     process = subprocess.run([sys.executable, "-c", IMPORT_CHECK.format(args=args)], capture_output=True, text=True,
                              cwd=REPO, timeout=120)
     assert "HEAVY []" in process.stderr, process.stderr
+
+
+# pictures
+
+
+def png_size(path):
+    """(width, height) from a PNG header, checking the signature."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_plot_of_a_suite_draws_one_bar_per_reproduced_row_and_task(store, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "digits.png"
+    assert main(["plot", "--suite", "digits", "--store", str(store.path), "--out", str(out)]) == 0
+    width, height = png_size(out)
+    assert width > height > 300
+    from udabench.leaderboard import board_for
+    from udabench.plots import plot_board
+
+    board = board_for(SimpleNamespace(suite="digits", selection=None, store=str(store.path), from_export=None))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    real_close = plt.close
+    drawn = {}
+    plt.close = lambda figure: drawn.setdefault("bars", [p for a in figure.axes for p in a.patches])
+    try:
+        plot_board(board, tmp_path / "again.png")
+    finally:
+        plt.close = real_close
+    cells = sum(1 for row in board.rows if row.kind == "reproduced" for cell in row.cells.values() if cell.n)
+    assert len(drawn["bars"]) == cells
+
+
+def test_leaderboard_plot_flag_and_run_curves(store, tmp_path, capsys, registry):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "board.png"
+    assert main(["leaderboard", "--suite", "digits", "--store", str(store.path), "--plot", str(out)]) == 0
+    assert png_size(out)[0] > 0
+    record = store.get("dann00000000")
+    record["history"] = [{"phase": "train", "step": s, "loss": 1.0 / s, "domain_loss": 0.7} for s in (10, 20, 30)]
+    from udabench.plots import plot_run
+
+    width, height = png_size(plot_run(record, tmp_path / "run.png"))
+    assert width > 0 and height > 0
+    capsys.readouterr()
+    assert main(["plot", "--run", "dann00000000", "--store", str(store.path), "--out", str(tmp_path / "x.png")]) == 2
+    assert "no training history" in capsys.readouterr().err  # the stand-in runs have none
+    assert main(["plot", "--run", "nope", "--store", str(store.path)]) == 2
+    assert "no stored run 'nope'" in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_names_the_extra(store, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code = main(["plot", "--suite", "digits", "--store", str(store.path), "--out", str(tmp_path / "p.png")])
+    assert code == 2 and "pip install 'udabench[plot]'" in capsys.readouterr().err

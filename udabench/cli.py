@@ -154,6 +154,9 @@ def _add_leaderboard_parsers(commands) -> None:
         if not publish:
             sub.add_argument("--format", default="markdown", metavar="{markdown,csv,latex}",
                              help="output format (default markdown)")
+            sub.add_argument("--plot", metavar="PNG",
+                             help="also draw the suite's accuracy per method and task with error bars to this "
+                                  "PNG file (needs matplotlib: pip install 'udabench[plot]')")
             sub.add_argument("--reported-only", action="store_true",
                              help="print the papers' tables alone (all suites' unless --suite), no store needed")
         sub.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
@@ -163,13 +166,28 @@ def _add_leaderboard_parsers(commands) -> None:
             sub.add_argument("--out", default="leaderboards", metavar="DIR",
                              help="folder for SUITE.md and SUITE-runs.jsonl (default: leaderboards)")
 
+    plot = commands.add_parser(
+        "plot", help="draw a suite's results or a run's training curves as PNG",
+        description="--suite: accuracy per method and task, mean over seeds with one standard deviation as "
+                    "error bar and the paper's number as a dash. --run: the logged losses of each phase over "
+                    "the steps and the evaluation points (target and source test accuracy). Needs matplotlib "
+                    "(pip install 'udabench[plot]').",
+    )
+    what = plot.add_mutually_exclusive_group(required=True)
+    what.add_argument("--suite", metavar="NAME", help="a registered suite (see 'udabench list suites')")
+    what.add_argument("--run", metavar="RUN", help="a stored run (id or id prefix)")
+    plot.add_argument("--selection", metavar="RULE", help=f"with --suite: model-selection rule ({rules}; default last)")
+    plot.add_argument("--from-export", metavar="FILE", help="with --suite: read the runs from a SUITE-runs.jsonl")
+    plot.add_argument("--out", metavar="PNG", help="output file (default: SUITE.png or run-RUN.png here)")
+    plot.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
+
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return {"run": cmd_run, "sweep": cmd_sweep, "list": cmd_list, "results": cmd_results,
-                "leaderboard": cmd_leaderboard, "publish": cmd_publish}[args.command](args)
+                "leaderboard": cmd_leaderboard, "publish": cmd_publish, "plot": cmd_plot}[args.command](args)
     except UdabenchError as exc:
         print(f"udabench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -410,6 +428,27 @@ def cmd_leaderboard(args) -> int:
     from udabench.leaderboard import command_leaderboard
 
     return command_leaderboard(args)
+
+
+def cmd_plot(args) -> int:
+    from udabench.plots import plot_board, plot_run
+
+    if args.run:
+        if args.selection or args.from_export:
+            raise UdabenchError("--selection and --from-export apply to --suite, not to --run")
+        from udabench.store import Store
+
+        store = Store(args.store)
+        record = store.get(args.run)
+        if record is None:
+            raise UdabenchError(f"no stored run '{args.run}' in {store.path}")
+        path = plot_run(record, args.out or f"run-{record['run_id']}.png")
+    else:
+        from udabench.leaderboard import board_for
+
+        path = plot_board(board_for(args), args.out or f"{args.suite}.png")
+    print(path)
+    return 0
 
 
 def cmd_publish(args) -> int:

@@ -781,7 +781,21 @@ def command_leaderboard(args) -> int:
     sys.stdout.write(render_board(board, fmt))
     if fmt == "csv":
         sys.stderr.write(footer_comments(board))
+    if args.plot:
+        from udabench.plots import plot_board
+
+        print(f"plot: {plot_board(board, args.plot)}", file=sys.stderr)
     return 0
+
+
+def board_for(args) -> Board:
+    """The board of ``args.suite`` under ``args.selection``, from the store or ``args.from_export``."""
+    from udabench.plugins import load_registry
+
+    rule = get_rule(args.selection or DEFAULT_RULE)
+    registry = load_registry()
+    suite = get_suite(registry, args.suite)
+    return build(suite, _load(args, registry, suite), rule.name, registry)
 
 
 def command_publish(args) -> int:

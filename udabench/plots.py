@@ -22,40 +22,44 @@ def _pyplot():
     return plt
 
 
-def plot_run(record: dict[str, Any], path: str | Path) -> Path:
-    """One panel per phase with every logged value over its steps, and a panel of the evaluations
-    (target and source test accuracy) when the run recorded them."""
+def plot_run(record: dict[str, Any], path: str | Path, columns: int = 4) -> Path:
+    """Small multiples: one panel per logged value of each phase over its steps (their scales differ
+    too much to share an axis), and a last panel with the evaluation points (target and source test
+    accuracy) when the run recorded them."""
     plt = _pyplot()
     history = record.get("history") or []
     if not history:
         raise UdabenchError(f"run {record['run_id']} has no training history to plot")
-    phases = list(dict.fromkeys(entry["phase"] for entry in history))
+    series = {}  # (phase, name) -> [(step, value)]
+    for entry in history:
+        for name, value in entry.items():
+            if name not in ("phase", "step") and isinstance(value, (int, float)) and math.isfinite(value):
+                series.setdefault((entry["phase"], name), []).append((entry["step"], value))
     evaluations = (record.get("details") or {}).get("evaluations") or []
-    panels = len(phases) + (1 if evaluations else 0)
-    figure, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.6), squeeze=False)
-    for axis, phase in zip(axes[0], phases):
-        entries = [entry for entry in history if entry["phase"] == phase]
-        names = sorted({k for entry in entries for k in entry if k not in ("phase", "step")})
-        for name in names:
-            points = [(entry["step"], entry[name]) for entry in entries
-                      if name in entry and math.isfinite(entry[name])]
-            if points:
-                axis.plot(*zip(*points), label=name, linewidth=1.2)
-        axis.set_title(f"phase '{phase}'")
-        axis.set_xlabel("step")
-        axis.legend(fontsize=7)
+    panels = len(series) + (1 if evaluations else 0)
+    columns = min(columns, panels)
+    rows = math.ceil(panels / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.5 * rows), squeeze=False)
+    flat = [axis for row in axes for axis in row]
+    for axis, ((phase, name), points) in zip(flat, series.items()):
+        axis.plot(*zip(*points), linewidth=1.2)
+        axis.set_title(f"{phase}: {name}", fontsize=8)
+        axis.tick_params(labelsize=7)
         axis.grid(alpha=0.3)
     if evaluations:
-        axis = axes[0][-1]
+        axis = flat[len(series)]
         steps = [point["step"] for point in evaluations]
-        for name, label in (("accuracy", "target test accuracy"), ("source_accuracy", "source test accuracy")):
+        for name, label in (("accuracy", "target test"), ("source_accuracy", "source test")):
             axis.plot(steps, [point[name] for point in evaluations], marker="o", label=label)
-        axis.set_title(f"evaluations (phase '{evaluations[-1]['phase']}')")
-        axis.set_xlabel("step")
+        axis.set_title(f"{evaluations[-1]['phase']}: accuracy at evaluation points", fontsize=8)
         axis.set_ylim(0, 1)
+        axis.tick_params(labelsize=7)
         axis.legend(fontsize=7)
         axis.grid(alpha=0.3)
-    figure.suptitle(f"run {record['run_id']}: {record['method']} on {record['task']}, seed {record['seed']}")
+    for axis in flat[panels:]:
+        axis.set_visible(False)
+    figure.suptitle(f"run {record['run_id']}: {record['method']} on {record['task']}, seed {record['seed']} "
+                    "(x: step of the phase)", fontsize=10)
     figure.tight_layout()
     return _save(figure, plt, path)
 
@@ -69,7 +73,7 @@ def plot_board(board, path: str | Path) -> Path:
         raise UdabenchError(f"no reproduced runs to plot for suite '{board.suite.name}'")
     tasks = [task for task in board.suite.tasks if any(row.cells.get(task) and row.cells[task].n for row in rows)]
     width = 0.8 / len(rows)
-    figure, axis = plt.subplots(figsize=(max(6.0, 1.6 * len(tasks) * max(1, len(rows)) ** 0.5 + 3), 4.2))
+    figure, axis = plt.subplots(figsize=(3.0 + 0.45 * len(rows) * len(tasks) + 3.0, 4.2))
     for index, row in enumerate(rows):
         xs, means, errors, papers = [], [], [], []
         for position, task in enumerate(tasks):
@@ -80,19 +84,18 @@ def plot_board(board, path: str | Path) -> Path:
             means.append(cell.mean)  # cells hold percent
             errors.append(cell.std or 0.0)
             papers.append(cell.reported[0] if cell.reported else None)
-        bars = axis.bar(xs, means, width * 0.9, yerr=errors, capsize=3, label=row.label)
+        axis.bar(xs, means, width * 0.9, yerr=errors, capsize=3, label=row.label)
         for x, paper in zip(xs, papers):
             if paper is not None:
-                axis.plot([x], [paper], marker="_", markersize=14, markeredgewidth=2,
-                          color=bars.patches[0].get_facecolor(), alpha=0.9)
+                axis.plot([x], [paper], marker="_", markersize=12, markeredgewidth=2, color="black")
     axis.set_xticks(range(len(tasks)))
     axis.set_xticklabels(tasks)
     axis.set_ylabel(f"target {board.suite.metric} (%)")
     axis.set_ylim(0, 100)
     axis.grid(axis="y", alpha=0.3)
-    axis.legend(fontsize=7, loc="lower right")
-    axis.set_title(f"{board.suite.title}: selection '{board.rule.name}' (bars: mean ± std over seeds; "
-                   "dashes: the paper's number)", fontsize=9)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    axis.set_title(f"{board.suite.title}, selection '{board.rule.name}'\nbars: mean ± std over seeds; black "
+                   "dashes: the paper's number for that method", fontsize=9)
     figure.tight_layout()
     return _save(figure, plt, path)
 
