@@ -114,6 +114,9 @@ class RayExecutor:
 
         started_here = not ray.is_initialized()
         if started_here:
+            # Ray lowers its workers' priority (niceness 15) by default; here the workers do the sweep's
+            # real work, so a local instance started for it keeps them at normal priority.
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      logging_level="ERROR")
         remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(_ray_job)
