@@ -1,6 +1,7 @@
-"""The ``udabench`` command line: ``run``, ``list`` and ``results``.
+"""The ``udabench`` command line: ``run``, ``sweep``, ``list``, ``results``, ``leaderboard``,
+``publish`` and ``plot``.
 
-Listing and help never import torch or datasets: those load only when a run starts.
+Listing, help and leaderboards never import torch or datasets: those load only when a run starts.
 """
 
 from __future__ import annotations
