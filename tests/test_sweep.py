@@ -102,6 +102,8 @@ def test_expansion_rejects_bad_input_before_anything_runs(registry, tiny_digits)
         expand(config_for(tiny_digits, methods=["danm"]), registry)
     with pytest.raises(UdabenchError, match="takes a float"):
         expand(config_for(tiny_digits, methods=["dann"], set={"lr": "fast"}), registry)
+    with pytest.raises(UdabenchError, match="data names 'mnistm', which none of the sweep's tasks uses"):
+        expand(config_for(tiny_digits, methods=["dann"], data={"mnistm": "x"}), registry)
     with pytest.raises(UdabenchError, match="at least one method"):
         expand(config_for(tiny_digits), registry)
     with pytest.raises(UdabenchError, match=r"\[method.adda\] names a method"):
@@ -110,10 +112,10 @@ def test_expansion_rejects_bad_input_before_anything_runs(registry, tiny_digits)
 
 def test_shared_source_runs_once_per_task_and_seed(registry, tiny_digits):
     config = config_for(tiny_digits, methods=["adda", "shot", "dann"], seeds=[0, 1], share_source=True,
-                        set={"source_steps": "4"})
+                        set={"source_steps": "4"}, per_method={"shot": {"set": {}, "grid": {}, "batch_size": 4}})
     jobs = expand(config, registry)
     sources = [job for job in jobs if job.request.method == "source-only"]
-    assert len(sources) == 2 and all(job.request.steps == 4 for job in sources)
+    assert len(sources) == 2 and all(job.request.steps == 4 and job.request.batch_size == 8 for job in sources)
     assert jobs[:2] == sources  # they go first
     for job in jobs:
         if job.request.method in ("adda", "shot"):

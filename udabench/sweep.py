@@ -15,7 +15,8 @@ store's folder must be one that every node reaches (for a single machine: any fo
 With ``share_source`` the methods whose first phase trains the task model on source alone (ADDA,
 SHOT, 3C-GAN, Label2Image-DA, CyCADA) take it from one ``source-only`` run per task, seed and batch
 size (``--steps`` = their ``source_steps``), which the sweep runs first, instead of training it
-once per method.
+once per method. The shared run uses the sweep's batch size (not a method's own ``batch_size``)
+and the task-model hyperparameters the method is given.
 """
 
 from __future__ import annotations
@@ -165,8 +166,12 @@ def expand(config: SweepConfig, registry) -> list[Job]:
     if config.eval_points <= 0:
         raise UdabenchError(f"eval_points must be positive (got {config.eval_points})")
     specs = {name: registry.get("methods", name) for name in config.methods}
-    for name in config.tasks:
-        registry.get("tasks", name)
+    tasks = {name: registry.get("tasks", name) for name in config.tasks}
+    used = {dataset for task in tasks.values() for dataset in (task.source, task.target)}
+    for name in config.data:
+        if name not in used:
+            raise UdabenchError(f"data names '{name}', which none of the sweep's tasks uses "
+                                f"(they use {', '.join(sorted(used))})")
     for name in config.per_method:
         if name not in specs:
             raise UdabenchError(f"[method.{name}] names a method that is not in the sweep's methods "
@@ -196,7 +201,8 @@ def expand(config: SweepConfig, registry) -> list[Job]:
             request = RunRequest(
                 method=method_name, task=task, seed=seed, steps=extra.get("steps", config.steps),
                 batch_size=extra.get("batch_size", config.batch_size), device=config.device, overrides=overrides,
-                backbone=config.backbone, data=dict(config.data), data_root=config.data_root,
+                backbone=config.backbone, data_root=config.data_root,
+                data={k: v for k, v in config.data.items() if k in (tasks[task].source, tasks[task].target)},
                 threads=config.threads, snapshots=config.snapshots, eval_points=config.eval_points, progress=False,
             )
             depends_on = None
@@ -204,8 +210,10 @@ def expand(config: SweepConfig, registry) -> list[Job]:
                 source_steps = prepare(registry, request).hparams["source_steps"]
                 task_model = {k: v for k, v in overrides.items()
                               if k in source_spec.hparams and k != "source_steps"}
+                # The shared model trains at the sweep's batch size, whatever a method's own is, so
+                # that all methods of a task and seed start from the same source model.
                 source_request = replace(request, method=SHARED_SOURCE_METHOD, steps=source_steps,
-                                         overrides=task_model)
+                                         batch_size=config.batch_size, overrides=task_model)
                 source_key = prepare(registry, source_request).key
                 if source_key not in shared:
                     shared[source_key] = Job(source_request, source_key)
