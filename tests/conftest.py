@@ -22,3 +22,11 @@ def tiny_digits(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def store_path(tmp_path) -> Path:
     return tmp_path / "store" / "results.sqlite"
+
+
+@pytest.fixture(scope="session")
+def tiny_office(tmp_path_factory) -> Path:
+    """The unpacked Office-31 archive in small: ``amazon`` and ``webcam``, 31 classes x 2 JPEGs of 40x32 px."""
+    from datagen import make_office_root
+
+    return make_office_root(tmp_path_factory.mktemp("office31"))

@@ -65,3 +65,48 @@ def run_cli(*args, env_extra=None, timeout=300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONSAFEPATH": "1", **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "udabench.cli", *map(str, args)], capture_output=True,
                           text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+def make_office_domain(root: Path, domain: str, size=(40, 32), per_class: int = 2, seed: int = 0,
+                       classes=None, nested: bool = True) -> Path:
+    """An Office-31 domain in the official layout, ``root/<domain>/images/<class>/frame_NNNN.jpg``.
+
+    Every class folder of ``classes`` (default: the 31 Office-31 classes) gets ``per_class`` JPEG
+    images of ``size`` (height, width) pixels whose class is readable from the row of a bright bar.
+    ``nested=False`` leaves out the ``images`` level (a layout some mirrors use).
+    """
+    from PIL import Image
+
+    from udabench_office31.archives import CLASSES
+
+    classes = CLASSES if classes is None else classes
+    folder = root / domain / "images" if nested else root / domain
+    rng = np.random.default_rng(seed)
+    height, width = size
+    for label, name in enumerate(classes):
+        class_folder = folder / name
+        class_folder.mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            image = rng.integers(0, 60, size=(height, width, 3), dtype=np.uint8)
+            row = int(label * height / max(len(classes), 1))
+            image[row:row + max(1, height // 16), :, :] = 230
+            Image.fromarray(image).save(class_folder / f"frame_{index + 1:04d}.jpg", format="JPEG", quality=95)
+    return root / domain
+
+
+def make_office_root(root: Path, domains=("amazon", "webcam"), size=(40, 32), per_class: int = 2) -> Path:
+    """The folder ``domain_adaptation_images.tar.gz`` unpacks to, with tiny generated ``domains``."""
+    for index, domain in enumerate(domains):
+        make_office_domain(root, domain, size=size, per_class=per_class, seed=index + 1)
+    return root
+
+
+def tiny_office_task(registry, name: str = "office31-tiny-a-w", resolution: int = 24, cache: int = 28,
+                     backbone: str = "timm:test_resnet"):
+    """``office31-a-w`` made small: the same datasets, splits, augmentation and protocol values, at
+    ``resolution`` crops of ``cache`` images, with a tiny timm backbone trained from scratch."""
+    from dataclasses import replace
+
+    task = registry.get("tasks", "office31-a-w")
+    return replace(task, name=name, resolution=resolution, cache_resolution=cache, backbone=backbone,
+                   hparams={**task.hparams, "weights": "none"}, reported=())

@@ -1,6 +1,10 @@
-"""Every registered method, built-in or installed, must train and predict on a tiny task.
+"""Every registered method, built-in or installed, must train and predict on tiny tasks.
 
-A new method plugin is covered here without new test code: short phases, tiny generated data.
+A new method plugin is covered here without new test code: short phases, tiny generated data, on
+two tasks: ``mnist-usps`` (grey digits, a small convolutional backbone) and a small copy of
+``office31-a-w`` (RGB photographs in the official Office-31 folder layout, 31 classes, ImageNet
+normalisation, random resized crops and flips, the backbone at 0.1x the learning rate) with a tiny
+timm backbone.
 """
 
 from __future__ import annotations
@@ -10,20 +14,31 @@ import math
 import pytest
 import torch
 
+from datagen import tiny_office_task
 from udabench.plugins import load_registry
 from udabench.runner import RunRequest, execute, load_checkpoint, prepare
 
 REGISTRY = load_registry(warn=False)
+OFFICE_TASK = tiny_office_task(REGISTRY)
+REGISTRY.add("tasks", OFFICE_TASK, "tests")
 
 
+def task_data(task: str, request) -> dict[str, str]:
+    if task == "mnist-usps":
+        digits = request.getfixturevalue("tiny_digits")
+        return {"mnist": str(digits["mnist"]), "usps": str(digits["usps"])}
+    office = str(request.getfixturevalue("tiny_office"))  # the unpacked archive: one folder, two domains
+    return {OFFICE_TASK.source: office, OFFICE_TASK.target: office}
+
+
+@pytest.mark.parametrize("task", ["mnist-usps", OFFICE_TASK.name])
 @pytest.mark.parametrize("method", REGISTRY.names("methods"))
-def test_method_trains_and_evaluates(method, tiny_digits, tmp_path):
+def test_method_trains_and_evaluates(method, task, request, tmp_path):
     spec = REGISTRY.get("methods", method)
     short_phases = {phase.steps_param: "2" for phase in spec.phases if phase.steps_param}
-    request = RunRequest(method=method, task="mnist-usps", steps=3, batch_size=8, device="cpu",
-                         overrides=short_phases, progress=False, log_every=1,
-                         data={"mnist": str(tiny_digits["mnist"]), "usps": str(tiny_digits["usps"])})
-    result = execute(prepare(REGISTRY, request), REGISTRY, request, tmp_path)
+    run_request = RunRequest(method=method, task=task, steps=3, batch_size=8, device="cpu",
+                             overrides=short_phases, progress=False, log_every=1, data=task_data(task, request))
+    result = execute(prepare(REGISTRY, run_request), REGISTRY, run_request, tmp_path)
     assert result.status == "ok"
     for name in ("accuracy", "mean_class_accuracy", "source_accuracy"):
         assert 0.0 <= result.metrics[name] <= 1.0

@@ -307,3 +307,14 @@ def test_a_method_missing_part_of_the_contract_is_a_clear_error(tiny_digits):
     request = request_for(tiny_digits, "incomplete", steps=1)
     with pytest.raises(UdabenchError, match="method 'incomplete' cannot be built: .*abstract"):
         execute(prepare(local, request), local, request)
+
+
+def test_knobs_added_later_keep_old_run_keys_at_their_neutral_value():
+    from udabench.hparams import KEY_NEUTRAL
+    from udabench.runner import run_key
+
+    before = {"steps": 10, "hparams": {"lr": 0.01}}
+    assert run_key("dann", "mnist-usps", 0, {"steps": 10, "hparams": {"lr": 0.01, **KEY_NEUTRAL}}) == \
+        run_key("dann", "mnist-usps", 0, before)
+    assert run_key("dann", "mnist-usps", 0, {"steps": 10, "hparams": {"lr": 0.01, "backbone_lr_mult": 0.1}}) != \
+        run_key("dann", "mnist-usps", 0, before)

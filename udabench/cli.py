@@ -378,7 +378,11 @@ def _print_details(kind: str, spec) -> None:
         for hp_name, default in spec.hparams.items():
             help_text = spec.hparam_help.get(hp_name, "")
             print(f"  {hp_name} = {default!r}  {help_text}".rstrip())
-    elif kind == "tasks" and (spec.reported or spec.hparams):
+    elif kind == "tasks" and (spec.reported or spec.hparams or spec.augment or spec.cache_resolution):
+        if spec.augment or spec.stored_resolution != spec.resolution:
+            print(f"\n{spec.name}: images kept at {spec.stored_resolution}x{spec.stored_resolution}; training "
+                  f"batches: {', '.join(spec.augment) or 'centre crop'} to {spec.resolution}x{spec.resolution} "
+                  f"(on the device); evaluation: centre {spec.resolution}x{spec.resolution} crop")
         if spec.hparams:
             print(f"\n{spec.name}: protocol hyperparameters (replace method defaults): "
                   + ", ".join(f"{k}={v!r}" for k, v in spec.hparams.items()))

@@ -8,7 +8,10 @@ from typing import Any, Iterable, Mapping
 from udabench.errors import UdabenchError, unknown_name_error
 
 # The task-model recipe several methods share: SGD with DANN's annealing, a batch-normed
-# bottleneck before the linear head. Methods copy these and add their own.
+# bottleneck before the linear head. Methods copy these and add their own. ``backbone_lr_mult``
+# scales the learning rate of the backbone's parameters in the shared ``sgd`` helper; ``weights``
+# says how the backbone starts (``udabench.weights``). Tasks set both through their protocol
+# hyperparameters (Office-31: 0.1 and ImageNet weights).
 TASK_MODEL_HPARAMS: dict[str, Any] = {
     "lr": 0.01,
     "momentum": 0.9,
@@ -17,6 +20,8 @@ TASK_MODEL_HPARAMS: dict[str, Any] = {
     "lr_schedule": "dann",
     "bottleneck_dim": 256,
     "dropout": 0.5,
+    "backbone_lr_mult": 1.0,
+    "weights": "none",
 }
 TASK_MODEL_HELP: dict[str, str] = {
     "lr": "initial SGD learning rate",
@@ -26,8 +31,17 @@ TASK_MODEL_HELP: dict[str, str] = {
     "lr_schedule": "'dann': lr / (1 + 10 p)^0.75 over progress p; 'constant'",
     "bottleneck_dim": "width of the batch-normed bottleneck between backbone and head",
     "dropout": "dropout after the bottleneck",
+    "backbone_lr_mult": "learning-rate multiplier of the backbone's parameters (e.g. 0.1 to fine-tune "
+                        "a pretrained backbone)",
+    "weights": "backbone initialisation: 'none' (random), 'pretrained' (the backbone's published weights, "
+               "e.g. timm's from the Hugging Face Hub), 'pretrained:TAG' (e.g. pretrained:tv_in1k) or the "
+               "path of a state dict file",
 }
 LR_SCHEDULES = ("dann", "constant")
+# Hyperparameters added after runs were first stored, with the value that reproduces the behaviour
+# from before they existed. At that value a hyperparameter stays out of the run key, so a stored run
+# keeps its key (and a sweep still finds it) when a later release adds a knob.
+KEY_NEUTRAL: dict[str, Any] = {"backbone_lr_mult": 1.0, "weights": "none"}
 # The step count of ``udabench.specs.SOURCE_PHASE``; methods describe it in their own help text.
 SOURCE_PHASE_HPARAMS: dict[str, Any] = {"source_steps": 3000}
 

@@ -149,10 +149,58 @@ class TaskModel(nn.Module):
         return self.head(self.features(x))
 
 
+_BACKBONE_MARK = "_udabench_backbone"
+
+
+def mark_backbone(module: nn.Module) -> nn.Module:
+    """Mark every parameter of ``module`` as a backbone parameter (see :func:`lr_groups`).
+
+    The runner marks each module that ``context.make_backbone()`` returns; ``copy.deepcopy`` of a
+    module does not carry the mark, so mark such a copy again if its learning rate should follow
+    ``backbone_lr_mult``.
+    """
+    for parameter in module.parameters():
+        setattr(parameter, _BACKBONE_MARK, True)
+    return module
+
+
+def is_backbone_parameter(parameter: torch.Tensor) -> bool:
+    return bool(getattr(parameter, _BACKBONE_MARK, False))
+
+
+def lr_groups(parameters, lr: float, hparams: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Optimiser parameter groups at learning rate ``lr``, backbone parameters at ``lr * backbone_lr_mult``.
+
+    ``parameters`` is a module or an iterable of parameters (or of modules); a parameter counts as
+    the backbone's when it belongs to a module built by ``context.make_backbone()``. Without a
+    ``backbone_lr_mult`` hyperparameter, or when it is 1, there is one group.
+    """
+    if isinstance(parameters, nn.Module):
+        parameters = parameters.parameters()
+    flat: list[torch.Tensor] = []
+    for item in parameters:
+        flat.extend(item.parameters() if isinstance(item, nn.Module) else [item])
+    unique = list({id(p): p for p in flat}.values())
+    multiplier = float(hparams.get("backbone_lr_mult", 1.0))
+    if multiplier == 1.0:
+        return [{"params": unique, "lr": lr}]
+    backbone = [p for p in unique if is_backbone_parameter(p)]
+    rest = [p for p in unique if not is_backbone_parameter(p)]
+    groups = [{"params": rest, "lr": lr}] if rest else []
+    if backbone:
+        groups.append({"params": backbone, "lr": lr * multiplier})
+    return groups
+
+
 def sgd(parameters, hparams: Mapping[str, Any]) -> torch.optim.SGD:
-    """SGD with the ``lr``, ``momentum``, ``weight_decay`` and ``nesterov`` hyperparameters."""
-    return torch.optim.SGD(parameters, lr=hparams["lr"], momentum=hparams["momentum"],
-                           weight_decay=hparams["weight_decay"],
+    """SGD with the ``lr``, ``momentum``, ``weight_decay`` and ``nesterov`` hyperparameters.
+
+    ``parameters`` is a module or an iterable of parameters; backbone parameters (those of modules
+    built by ``context.make_backbone()``) train at ``lr * backbone_lr_mult`` where the method has
+    that hyperparameter (:func:`lr_groups`). :func:`set_lr` and :func:`schedule_lr` keep the ratio.
+    """
+    return torch.optim.SGD(lr_groups(parameters, hparams["lr"], hparams), lr=hparams["lr"],
+                           momentum=hparams["momentum"], weight_decay=hparams["weight_decay"],
                            nesterov=bool(hparams["nesterov"]) and hparams["momentum"] > 0)
 
 

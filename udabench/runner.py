@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from udabench import hparams as hparams_module
+from udabench import weights as weights_module
+from udabench.data import augment as augment_module
 from udabench.data.loading import DataSource, resolve_source
 from udabench.errors import UdabenchError
 from udabench.plugins import Registry
 from udabench.selection import evaluation_steps
-from udabench.specs import BackboneSpec, MethodSpec, TaskSpec, load_object
+from udabench.specs import BackboneSpec, MethodSpec, TaskSpec, load_object, takes_keyword
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -96,7 +98,14 @@ class RunFailed(UdabenchError):
 
 
 def run_key(method: str, task: str, seed: int, config: Mapping[str, Any]) -> str:
-    """The identity of a run: a hash of what determines its outcome."""
+    """The identity of a run: a hash of what determines its outcome.
+
+    Hyperparameters at their key-neutral value (``hparams.KEY_NEUTRAL``) are left out, so that adding
+    such a knob does not change the keys of runs stored before it existed.
+    """
+    hparams = {name: value for name, value in config.get("hparams", {}).items()
+               if not (name in hparams_module.KEY_NEUTRAL and value == hparams_module.KEY_NEUTRAL[name])}
+    config = {**config, "hparams": hparams} if "hparams" in config else config
     payload = json.dumps({"method": method, "task": task, "seed": seed, "config": config},
                          sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -116,8 +125,12 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         raise UdabenchError(f"--device must be one of {', '.join(DEVICES)} (got '{request.device}')")
     backbone_name = request.backbone or task.backbone
     backbone = registry.get("backbones", backbone_name)
+    augment_module.check(task)
     defaults = {**method.hparams, **{k: v for k, v in task.hparams.items() if k in method.hparams}}
     values = hparams_module.resolve(method.name, defaults, request.overrides)
+    weights_file = None
+    if isinstance(values.get("weights"), str) and weights_module.kind(values["weights"]) == "file":
+        values["weights"] = weights_file = weights_module.resolve_file(values["weights"])
     if request.source_run and not _has_source_phase(method):
         raise UdabenchError(
             f"--source-run: method '{method.name}' has no source-training first phase to replace"
@@ -149,6 +162,8 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         "hparams": values,
         "data": {name: source.fingerprint for name, source in sources.items()},
     }
+    if weights_file is not None:
+        config["backbone_weights"] = weights_module.fingerprint(weights_file)
     if request.source_run:
         config["source_run"] = request.source_run
     key = run_key(method.name, task.name, request.seed, config)
@@ -211,11 +226,17 @@ class IndexSampler:
 
 
 class Normalizer:
-    """uint8 images -> float, scaled to [0, 1] and normalised with the task's mean and std."""
+    """uint8 images -> float, scaled to [0, 1] and normalised with the task's mean and std.
+
+    Images larger than the task's input (a ``cache_resolution`` above ``resolution``) are
+    centre-cropped to it first: evaluation images always, training batches where the task names no
+    random crop (the :class:`~udabench.data.augment.Augmenter` has already cropped them otherwise).
+    """
 
     def __init__(self, task: TaskSpec, device):
         import torch
 
+        self.size = task.resolution
         channels = task.channels
         mean = task.mean if len(task.mean) == channels else task.mean[:1] * channels
         std = task.std if len(task.std) == channels else task.std[:1] * channels
@@ -223,20 +244,26 @@ class Normalizer:
         self.shift = (torch.tensor(mean, device=device) / torch.tensor(std, device=device)).view(1, -1, 1, 1)
 
     def __call__(self, images):
-        return images.float() * self.scale - self.shift
+        return augment_module.center_crop(images, self.size).float() * self.scale - self.shift
 
 
 def load_task_data(prepared: PreparedRun, registry: Registry, device, progress: bool):
-    """Source and target train/test splits at the task's protocol, on ``device`` where they fit."""
+    """Source and target train/test splits at the task's protocol, on ``device`` where they fit.
+
+    A split that a task names twice (Office-31 trains and tests on all of a domain's images) is
+    decoded once and shared.
+    """
     from udabench.data.loading import load_split
 
     task = prepared.task
-    splits = {}
+    splits, loaded = {}, {}
     for role, name in (("source", task.source), ("target", task.target)):
         spec = registry.get("datasets", name)
         for split_role, split in (("train", task.train_split), ("test", task.test_split)):
-            loaded = load_split(spec, prepared.sources[name], split, task, progress=progress)
-            splits[f"{role}_{split_role}"] = _to_device(loaded, device)
+            if (name, split) not in loaded:
+                loaded[name, split] = _to_device(load_split(spec, prepared.sources[name], split, task,
+                                                            progress=progress), device)
+            splits[f"{role}_{split_role}"] = loaded[name, split]
     return splits
 
 
@@ -258,11 +285,27 @@ def build_method(prepared: PreparedRun, device, num_classes: int):
     backbone_kwargs = {}
     if prepared.backbone.name.endswith(":"):
         backbone_kwargs["model"] = prepared.backbone_name.split(":", 1)[1]
+    weights = prepared.hparams.get("weights", weights_module.NONE)
+    if not isinstance(weights, str):  # a method's own hyperparameter of that name, not the backbone's
+        weights = weights_module.NONE
+    load_file = None
+    if takes_keyword(backbone_factory, "weights") and "weights" in prepared.hparams:
+        backbone_kwargs["weights"] = weights  # the factory loads them itself
+    elif weights_module.kind(weights) == weights_module.PRETRAINED:
+        raise UdabenchError(
+            f"backbone '{prepared.backbone_name}' has no published weights to load (weights={weights}); "
+            "use --set weights=none or --set weights=PATH (a state dict of this backbone)"
+        )
+    elif weights_module.kind(weights) == "file":
+        load_file = weights
+
+    from udabench.method import Method, MethodContext, mark_backbone
 
     def make_backbone():
-        return backbone_factory(task.channels, task.resolution, **backbone_kwargs)
-
-    from udabench.method import Method, MethodContext
+        module = backbone_factory(task.channels, task.resolution, **backbone_kwargs)
+        if load_file is not None:
+            weights_module.load_into(module, load_file, f"backbone '{prepared.backbone_name}'")
+        return mark_backbone(module)
 
     try:
         method_class = load_object(prepared.method.factory)
@@ -363,6 +406,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
             raise UdabenchError(f"--source-run {request.source_run[:12]}: its weights do not fit "
                                 f"'{prepared.method.name}': {detail}") from None
     generator = torch.Generator().manual_seed(request.seed)
+    augment = augment_module.Augmenter(prepared.task.augment, prepared.task.resolution, request.seed)
     samplers = {role: IndexSampler(len(splits[f"{role}_train"]), request.batch_size, generator,
                                    splits[f"{role}_train"].images.device)
                 for role in ("source", "target")}
@@ -372,8 +416,10 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     def draw(role):
         split = splits[f"{role}_train"]
         indices = samplers[role].next()
-        images = normalize(split.images[indices].to(device, non_blocking=True))
-        return images, split.labels[indices].to(device, non_blocking=True)
+        images = split.images[indices].to(device, non_blocking=True)
+        if augment:
+            images = augment(images)
+        return normalize(images), split.labels[indices].to(device, non_blocking=True)
 
     snapshotter = Snapshotter(method, prepared.task, artifact_dir, request.snapshots)
     evaluator = Evaluator(method, splits, normalize, registry, num_classes, request.eval_batch_size, request.seed)

@@ -18,6 +18,16 @@ def load_object(path: str):
     return obj
 
 
+def takes_keyword(function, name: str) -> bool:
+    """Whether ``function`` (a factory or loader named by a spec) accepts the keyword ``name``."""
+    import inspect
+
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """Where a dataset lives and what it holds.
@@ -26,7 +36,11 @@ class DatasetSpec:
     ``local_loader`` optionally names ``"module:function(path, split) -> (images, labels)"`` for an
     official archive layout that is not the hub's parquet layout; ``generator`` names
     ``"module:function(split) -> (images, labels)"`` for data made by code (then ``revision`` versions
-    the generator). Images are uint8 HWC arrays.
+    the generator). Images are uint8 HWC arrays. A ``local_loader`` that also takes a ``size``
+    keyword is given the side length the task keeps images at, and may return them resized to it
+    (large photographs then never sit in memory at full size). ``root_folders`` names other folders
+    under a data root that may hold the dataset, tried after ``<root>/<name>`` (e.g. one ``office31``
+    folder for the three Office-31 domains).
     """
 
     name: str
@@ -44,6 +58,7 @@ class DatasetSpec:
     local_loader: str | None = None
     generator: str | None = None
     homepage: str = ""
+    root_folders: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -71,6 +86,13 @@ class TaskSpec:
     converted to ``channels``; ``mean``/``std`` normalise pixel values scaled to [0, 1].
     ``hparams`` are protocol settings that replace a method's defaults where the method has a
     hyperparameter of that name (``--set`` still wins), e.g. a learning rate a task is known to need.
+
+    ``cache_resolution`` (default: ``resolution``) is the side length images are decoded and kept
+    at; a larger cache is cropped to ``resolution``. ``augment`` names the augmentations the runner
+    applies on the device to every training batch, in this order (see
+    ``udabench.data.augment.AUGMENTATIONS``: ``random_resized_crop``, ``hflip``); without a
+    random crop, training batches take the centre crop. Evaluation images are never augmented: they
+    are the centre ``resolution`` crop of the cache.
     """
 
     name: str
@@ -87,6 +109,13 @@ class TaskSpec:
     description: str = ""
     reported: tuple[ReportedResult, ...] = ()
     hparams: Mapping[str, Any] = field(default_factory=dict)
+    cache_resolution: int | None = None
+    augment: tuple[str, ...] = ()
+
+    @property
+    def stored_resolution(self) -> int:
+        """The side length images are kept at: ``cache_resolution`` or else ``resolution``."""
+        return self.cache_resolution or self.resolution
 
 
 @dataclass(frozen=True)
@@ -94,7 +123,10 @@ class BackboneSpec:
     """A feature extractor. ``factory`` names ``"module:function(in_channels, resolution, **kw)"``.
 
     A spec whose ``name`` ends in ``:`` is a family: ``timm:resnet50`` resolves to the ``timm:``
-    spec and passes ``resnet50`` as the ``model`` keyword.
+    spec and passes ``resnet50`` as the ``model`` keyword. A factory with a ``weights`` keyword
+    receives the method's ``weights`` hyperparameter (``none``, ``pretrained``, ``pretrained:TAG``
+    or the absolute path of a state dict file) and loads those weights itself; for a factory
+    without one, udabench loads a file into the module it returns and rejects ``pretrained``.
     """
 
     name: str

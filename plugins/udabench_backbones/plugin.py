@@ -16,5 +16,6 @@ def udabench_backbones():
         BackboneSpec("lenet", "udabench_backbones.networks:lenet",
                      "LeNet of ADDA's reference code: conv5-20, pool2, conv5-50, dropout, pool2"),
         BackboneSpec("timm:", "udabench_backbones.networks:timm_model",
-                     "any timm model by name, e.g. timm:resnet50 (randomly initialised)"),
+                     "any timm model by name, e.g. timm:resnet50 or timm:resnet50.tv_in1k; initialised "
+                     "as the weights hyperparameter says (random by default, ImageNet on Office-31)"),
     ]

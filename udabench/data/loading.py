@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from udabench.errors import UdabenchError
-from udabench.specs import DatasetSpec, TaskSpec, load_object
+from udabench.specs import DatasetSpec, TaskSpec, load_object, takes_keyword
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # How far a split's images may be upsampled before the task cannot honestly use them.
@@ -88,9 +88,13 @@ def _classify_folder(spec: DatasetSpec, folder: Path) -> str:
 
 def resolve_source(spec: DatasetSpec, folder: str | os.PathLike | None = None,
                    data_root: str | os.PathLike | None = None) -> DataSource:
-    """Pick the data for ``spec``: an explicit folder, else ``data_root/<name>``, else the hub."""
-    if folder is None and data_root is not None and (Path(data_root) / spec.name).is_dir():
-        folder = Path(data_root) / spec.name
+    """Pick the data for ``spec``: an explicit folder, else ``data_root/<name>`` (or one of the
+    spec's ``root_folders`` there), else the hub."""
+    if folder is None and data_root is not None:
+        for name in (spec.name, *spec.root_folders):
+            if (Path(data_root) / name).is_dir():
+                folder = Path(data_root) / name
+                break
     if folder is not None:
         folder = Path(folder).expanduser().resolve()
         return DataSource(spec.name, _classify_folder(spec, folder), str(folder))
@@ -98,9 +102,10 @@ def resolve_source(spec: DatasetSpec, folder: str | os.PathLike | None = None,
         return DataSource(spec.name, "generated", spec.generator, spec.revision)
     if spec.hub_id is None:
         where = f" ({spec.homepage})" if spec.homepage else ""
+        places = " or ".join(f"<root>/{name}" for name in (spec.name, *spec.root_folders))
         raise UdabenchError(
             f"dataset '{spec.name}' has no Hugging Face Hub copy: download it{where} and pass "
-            f"--data {spec.name}=PATH, or put it in a data root as <root>/{spec.name} "
+            f"--data {spec.name}=PATH, or put it in a data root as {places} "
             "(--data-root or UDABENCH_DATA)"
         )
     return DataSource(spec.name, "hub", spec.hub_id, spec.revision)
@@ -133,13 +138,20 @@ def _load_hf_split(spec: DatasetSpec, source: DataSource, split: str):
     return loaded[split]
 
 
-def _decode(spec: DatasetSpec, source: DataSource, split: str, progress: bool):
-    """Decoded images as a list of uint8 HWC numpy arrays, and the labels as a numpy array."""
+def _decode(spec: DatasetSpec, source: DataSource, split: str, progress: bool, size: int | None = None):
+    """Decoded images as a list of uint8 HWC numpy arrays, and the labels as a numpy array.
+
+    An archive reader that takes a ``size`` keyword gets ``size`` (the side length the task keeps
+    images at) and may return its images resized to it.
+    """
     import numpy as np
     from PIL import Image
 
     if source.kind == "archive":
-        return load_object(spec.local_loader)(Path(source.location), split)
+        loader = load_object(spec.local_loader)
+        if size is not None and takes_keyword(loader, "size"):
+            return loader(Path(source.location), split, size=size)
+        return loader(Path(source.location), split)
     if source.kind == "generated":
         return load_object(spec.generator)(split)
 
@@ -233,11 +245,13 @@ def _convert_channels(batch, channels: int):
 
 def load_split(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec,
                progress: bool = False) -> DomainSplit:
-    """Load, check and convert one split of ``spec`` to ``task``'s protocol (on the CPU)."""
+    """Load, check and convert one split of ``spec`` to ``task``'s protocol (on the CPU), at the
+    task's ``stored_resolution``."""
     import torch
 
     where = f"{source.describe()} split '{split}'"
-    images, labels = _decode(spec, source, split, progress)
+    resolution = task.stored_resolution
+    images, labels = _decode(spec, source, split, progress, resolution)
     if len(images) != len(labels):
         raise UdabenchError(f"{where}: {len(images)} images but {len(labels)} labels")
     if len(labels) and (labels.min() < 0 or labels.max() >= spec.num_classes):
@@ -245,5 +259,5 @@ def load_split(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec
         raise UdabenchError(
             f"{where}: label {int(bad)} is outside the dataset's {spec.num_classes} classes (0..{spec.num_classes - 1})"
         )
-    tensor = to_protocol(images, task.resolution, task.channels, where)
+    tensor = to_protocol(images, resolution, task.channels, where)
     return DomainSplit(tensor, torch.from_numpy(labels), spec.num_classes, source, split)
