@@ -55,3 +55,19 @@ def test_metrics():
     assert accuracy(predictions, labels, 3) == pytest.approx(4 / 6)
     # class 0: 2/3, class 1: 1/2, class 2: 1/1
     assert mean_class_accuracy(predictions, labels, 3) == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+
+
+def test_generator_output_map_is_the_identity_at_half_and_hits_the_task_space_otherwise():
+    import torch
+
+    from udabench.method import TanhToTask
+
+    x = torch.rand(3, 3, 4, 4) * 2 - 1
+    half = TanhToTask((0.5,), (0.5,), 3)
+    assert half.identity and torch.equal(half(x), x)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    imagenet = TanhToTask(mean, std, 3)
+    pixels = (x + 1) / 2  # what the tanh value stands for, in [0, 1]
+    expected = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    assert torch.allclose(imagenet(x), expected, atol=1e-6)
+    assert not dict(imagenet.state_dict())  # set by the task, not saved in checkpoints

@@ -30,6 +30,33 @@ class MethodContext:
     phase_steps: Mapping[str, int]
     make_backbone: Callable[[], nn.Module]
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    # The task's normalisation, one value per channel: images reach a method as (x / 255 - mean) / std.
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+
+
+class TanhToTask(nn.Module):
+    """Maps a generator's tanh output in [-1, 1] (pixel values 0..1 as 2v - 1) to the task's
+    normalised space, ``(v - mean) / std`` per channel. Under mean = std = 0.5 (every digit and sign
+    task) the two spaces coincide and the map is the identity, computed as such."""
+
+    def __init__(self, mean, std, channels: int):
+        super().__init__()
+        mean = tuple(mean) if len(mean) == channels else tuple(mean[:1]) * channels
+        std = tuple(std) if len(std) == channels else tuple(std[:1]) * channels
+        self.identity = all(m == 0.5 for m in mean) and all(s == 0.5 for s in std)
+        scale = torch.tensor([0.5 / s for s in std]).view(1, -1, 1, 1)
+        shift = torch.tensor([(0.5 - m) / s for m, s in zip(mean, std)]).view(1, -1, 1, 1)
+        self.register_buffer("scale", scale, persistent=False)  # not in checkpoints: set by the task
+        self.register_buffer("shift", shift, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.identity else x * self.scale + self.shift
+
+
+def tanh_to_task(context: "MethodContext") -> TanhToTask:
+    """The output map a generator of images for ``context``'s task ends with (after its tanh)."""
+    return TanhToTask(context.mean, context.std, context.in_channels)
 
 
 @dataclass

@@ -317,7 +317,8 @@ def build_method(prepared: PreparedRun, device, num_classes: int):
     if not (isinstance(method_class, type) and issubclass(method_class, Method)):
         raise UdabenchError(f"method '{prepared.method.name}': {prepared.method.factory} is not a udabench Method")
     context = MethodContext(num_classes, task.channels, task.resolution, dict(prepared.hparams),
-                            dict(prepared.config["phase_steps"]), make_backbone, torch.device(device))
+                            dict(prepared.config["phase_steps"]), make_backbone, torch.device(device),
+                            mean=tuple(task.mean), std=tuple(task.std))
     try:
         method = method_class(context)
     except TypeError as exc:  # e.g. a subclass that leaves an abstract call unimplemented

@@ -36,9 +36,8 @@ udabench's choices:
   larger than the resolution is centre-cropped. D is DCGAN-style too: stride-2 convolutions with
   batch norm after all but the first and leaky ReLU, then one linear logit; it sees real and
   generated images in separate batches, as in DCGAN;
-- G's tanh output lies in [-1, 1], which is the task's normalised space when the task normalises
-  with mean 0.5 and std 0.5, as every built-in task does (a method is not told the task's mean and
-  std);
+- G's tanh output in [-1, 1] is mapped to the task's normalised space (``tanh_to_task``: the
+  identity under the digit and sign tasks' mean 0.5 / std 0.5, an affine map under ImageNet's);
 - optimisers: Adam for all three with constant learning rates; G and D use DCGAN's 2e-4 and beta1
   0.5 (with the summary's 1e-4 for G and 4e-4 for D, D told every generated toy-digits-m image
   apart from the start and G made no visible progress in 400 steps; with 2e-4 for both the two
@@ -80,7 +79,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, TaskModel, frozen, is_batch_norm, is_dropout, mean_entropy,
+from udabench.method import (Method, TaskModel, frozen, is_batch_norm, is_dropout, mean_entropy, tanh_to_task,
                              running_stats_untouched, sgd, source_step, vat_loss)
 
 
@@ -159,6 +158,7 @@ class ThreeCGAN(Method):
         self.source_model = copy.deepcopy(self.model).requires_grad_(False)
         self.generator = ConditionalGenerator(context.num_classes, hp["noise_dim"], context.in_channels,
                                               context.resolution, hp["generator_width"])
+        self.generator.upsample.append(tanh_to_task(context))  # tanh's [-1, 1] in the task's normalised space
         self.discriminator = Discriminator(context.in_channels, context.resolution, hp["discriminator_width"])
         per_class = max(1, hp["samples_per_class"])
         self.register_buffer("snapshot_labels",

@@ -32,8 +32,8 @@ layers, the shared ``mlp``) on the bottleneck features is trained through the gr
 layer, with DANN's coefficient schedule, weighted by ``feature_weight``. ``cycada-pixel`` has no
 feature discriminator and never looks at target images in this phase. ``predict`` is the task model.
 
-The generators end in tanh, so their images lie in [-1, 1]: the task's normalised space under the
-mean 0.5 / std 0.5 normalisation that every built-in task uses. They map C channels to C channels:
+The generators end in tanh, mapped to the task's normalised space (``tanh_to_task``: the identity
+under the mean 0.5 / std 0.5 of the digit and sign tasks). They map C channels to C channels:
 both domains arrive at the task's protocol (same resolution and channel count).
 
 From the paper and its official code:
@@ -81,8 +81,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, TaskModel, frozen, grl_coefficient, mlp, reverse_gradient, schedule_lr,
-                             sgd, source_step)
+from udabench.method import (Method, TaskModel, frozen, grl_coefficient, mlp, reverse_gradient, schedule_lr, sgd,
+                             source_step, tanh_to_task)
 
 SNAPSHOT_IMAGES = 8
 
@@ -193,6 +193,8 @@ class CyCADA(Method):
                                       hp["generator_downsamplings"])
         self.generator_ts = Generator(channels, hp["generator_width"], hp["generator_blocks"],
                                       hp["generator_downsamplings"])
+        for generator in (self.generator_st, self.generator_ts):  # tanh's [-1, 1] in the task's normalised space
+            generator.head.append(tanh_to_task(context))
         self.discriminator_t = patch_discriminator(channels, hp["discriminator_width"], hp["discriminator_layers"],
                                                    context.resolution)
         self.discriminator_s = patch_discriminator(channels, hp["discriminator_width"], hp["discriminator_layers"],

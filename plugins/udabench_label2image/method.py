@@ -47,9 +47,9 @@ udabench's choices (the paper's figures are not available here):
   DCGAN-style discriminator (two stride-2 convolutions with leaky ReLU, batch norm on the second,
   a linear logit); D cannot be conditioned on the label, because target images have none. DCGAN's
   N(0, 0.02) initialisation, Adam 2e-4 with beta1 0.5 for both, the non-saturating GAN loss.
-- normalised space: the tanh output lies in [-1, 1], which is the normalised space of a task with
-  mean and std 0.5 per channel (every built-in task); a task with another normalisation would need a
-  matching output layer.
+- normalised space: the tanh output in [-1, 1] is mapped to the task's normalised space
+  (``tanh_to_task``): the identity for a task with mean and std 0.5 per channel (digits, signs), an
+  affine map otherwise (Office-31's ImageNet normalisation).
 - ``retrain`` continues from the source-trained T (the paper's starting point is not known here)
   with a fresh SGD optimiser and the shared schedule.
 - batch norm in ``retrain``: source, generated and target images go through T in one forward pass,
@@ -71,7 +71,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, TaskModel, frozen, mean_entropy, schedule_lr, sgd, source_step, vat_loss
+from udabench.method import (Method, TaskModel, frozen, mean_entropy, schedule_lr, sgd, source_step, tanh_to_task,
+                             vat_loss)
 
 SAMPLES_PER_CLASS = 8  # images per row of the snapshot grid, one row per class
 
@@ -139,6 +140,7 @@ class Label2Image(Method):
         k, c, r = context.num_classes, context.in_channels, context.resolution
         self.model = TaskModel(context.make_backbone(), k, hp["bottleneck_dim"], hp["dropout"])
         self.generator = ConditionalGenerator(k, hp["noise_dim"], c, r, hp["generator_width"])
+        self.generator.body.append(tanh_to_task(context))  # tanh's [-1, 1] in the task's normalised space
         self.discriminator = Discriminator(c, r, hp["discriminator_width"])
         # Fixed noise for the snapshot grids, so that grids of one run are comparable over time.
         self.register_buffer("snapshot_noise", torch.randn(k * SAMPLES_PER_CLASS, hp["noise_dim"]),
