@@ -102,12 +102,18 @@ def test_expansion_rejects_bad_input_before_anything_runs(registry, tiny_digits)
         expand(config_for(tiny_digits, methods=["danm"]), registry)
     with pytest.raises(UdabenchError, match="takes a float"):
         expand(config_for(tiny_digits, methods=["dann"], set={"lr": "fast"}), registry)
-    with pytest.raises(UdabenchError, match="data names 'mnistm', which none of the sweep's tasks uses"):
-        expand(config_for(tiny_digits, methods=["dann"], data={"mnistm": "x"}), registry)
+    with pytest.raises(UdabenchError, match="unknown dataset 'mnistn'"):
+        expand(config_for(tiny_digits, methods=["dann"], data={"mnistn": "x"}), registry)
+    config = config_for(tiny_digits, methods=["dann"])
+    config.data["mnistm"] = "elsewhere"  # no task of this sweep uses it: it is handed to no run
+    assert expand(config, registry)[0].request.data == {k: v for k, v in config.data.items() if k != "mnistm"}
     with pytest.raises(UdabenchError, match="at least one method"):
         expand(config_for(tiny_digits), registry)
-    with pytest.raises(UdabenchError, match=r"\[method.adda\] names a method"):
-        expand(config_for(tiny_digits, methods=["dann"], per_method={"adda": {"set": {}, "grid": {}}}), registry)
+    with pytest.raises(UdabenchError, match="unknown method 'ada'"):
+        expand(config_for(tiny_digits, methods=["dann"], per_method={"ada": {"set": {}, "grid": {}}}), registry)
+    # a table for a registered method that the sweep leaves out is unused, not an error
+    assert len(expand(config_for(tiny_digits, methods=["dann"], per_method={"adda": {"set": {}, "grid": {}}}),
+                      registry)) == 1
 
 
 def test_shared_source_runs_once_per_task_and_seed(registry, tiny_digits):
