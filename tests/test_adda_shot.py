@@ -10,7 +10,7 @@ from torch import nn
 
 from methodkit import TinyBackbone, check_logs, same
 from methodkit import state as snapshot
-from udabench.method import Batch, MethodContext
+from udabench.method import Batch, MethodContext, mark_backbone
 from udabench_adda.method import ADDA
 from udabench_adda.plugin import udabench_methods as adda_specs
 from udabench_shot.method import SHOT, centroid_pseudo_labels, information_maximisation
@@ -192,3 +192,26 @@ def test_centroid_pseudo_labels_recover_obvious_clusters_that_predictions_get_wr
     assert torch.equal(labels, truth)
     assert torch.equal(centroid_pseudo_labels(features, probabilities, rounds=0), truth)
 
+
+
+def test_adda_and_3cgan_adam_groups_follow_backbone_lr_mult():
+    """The adapt-phase Adam optimisers train backbone parameters at lr * backbone_lr_mult."""
+    import torch
+
+    from udabench.method import MethodContext
+    from udabench.plugins import load_registry
+    from udabench_3cgan.method import ThreeCGAN
+    from udabench_adda.method import ADDA
+
+    registry = load_registry(warn=False)
+    for name, cls, optimizer_name, lr_name, size in (("adda", ADDA, "encoder_optimizer", "adapt_lr", RESOLUTION),
+                                                     ("3cgan", ThreeCGAN, "classifier_optimizer", "classifier_lr", 8)):
+        hparams = {**registry.get("methods", name).hparams, "backbone_lr_mult": 0.1, "bottleneck_dim": 8}
+        context = MethodContext(NUM_CLASSES, CHANNELS, size, hparams, {"source": 1, "adapt": 1},
+                                lambda: mark_backbone(TinyBackbone(CHANNELS, size)))
+        method = cls(context)
+        method.begin_phase("source", 1)
+        method.begin_phase("adapt", 1)
+        groups = getattr(method, optimizer_name).param_groups
+        assert sorted(group["lr"] for group in groups) == pytest.approx(sorted([hparams[lr_name] * 0.1,
+                                                                                hparams[lr_name]]))

@@ -79,8 +79,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, TaskModel, frozen, is_batch_norm, is_dropout, mean_entropy, tanh_to_task,
-                             running_stats_untouched, sgd, source_step, vat_loss)
+from udabench.method import (Method, TaskModel, frozen, is_batch_norm, is_dropout, lr_groups, mean_entropy,
+                             running_stats_untouched, sgd, source_step, tanh_to_task, vat_loss)
 
 
 def generator_stages(resolution: int) -> int:
@@ -195,7 +195,8 @@ class ThreeCGAN(Method):
                                                         betas=betas)
             self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
                                                             lr=hp["discriminator_lr"], betas=betas)
-            self.classifier_optimizer = torch.optim.Adam(self.model.parameters(), lr=hp["classifier_lr"])
+            self.classifier_optimizer = torch.optim.Adam(lr_groups(self.model, hp["classifier_lr"], hp),
+                                                         lr=hp["classifier_lr"])  # with backbone_lr_mult
         else:
             raise ValueError(f"3C-GAN has no phase '{phase}'")
 

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, TaskModel, frozen, is_dropout, mlp, sgd, source_step
+from udabench.method import Method, TaskModel, frozen, is_dropout, lr_groups, mark_backbone, mlp, sgd, source_step
 
 
 class ADDA(Method):
@@ -53,7 +53,7 @@ class ADDA(Method):
         super().__init__(context)
         hp = self.hparams
         self.model = TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
-        self.target_encoder = nn.Sequential(copy.deepcopy(self.model.backbone),
+        self.target_encoder = nn.Sequential(mark_backbone(copy.deepcopy(self.model.backbone)),
                                             copy.deepcopy(self.model.bottleneck))
         width = hp["discriminator_dim"]
         self.discriminator = mlp([self.model.out_features, width, width, 1], batch_norm=False)
@@ -85,8 +85,9 @@ class ADDA(Method):
             self.train(self.training)
             hp = self.hparams
             betas = (hp["adam_beta1"], 0.999)
-            self.encoder_optimizer = torch.optim.Adam(self.target_encoder.parameters(), lr=hp["adapt_lr"],
-                                                      betas=betas)
+            # backbone_lr_mult applies here too (Office-31 fine-tunes a pretrained backbone at 0.1x)
+            self.encoder_optimizer = torch.optim.Adam(lr_groups(self.target_encoder, hp["adapt_lr"], hp),
+                                                      lr=hp["adapt_lr"], betas=betas)
             self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
                                                             lr=hp["discriminator_lr"], betas=betas)
         else:
