@@ -67,14 +67,15 @@ def run_and_store(request, store, registry=None, prepared=None, rerun: bool = Fa
     if stored is not None and stored["status"] == "ok" and not rerun:
         return stored, False
     artifact_dir = store.artifact_root / prepared.run_id
+    revision = git_revision()  # the code the run starts with; the checkout may move on while it trains
     if artifact_dir.exists():  # left by a run that was killed, or by the failed try being retried
         shutil.rmtree(artifact_dir)
     try:
         result = execute(prepared, registry, request, artifact_dir)
     except RunFailed as failure:
-        store.save(failure.result, environment_versions(), git_revision(), None)
+        store.save(failure.result, environment_versions(), revision, None)
         raise
-    store.save(result, environment_versions(), git_revision(), str(artifact_dir))
+    store.save(result, environment_versions(), revision, str(artifact_dir))
     return store.get(prepared.key), True
 
 
