@@ -25,18 +25,23 @@ _SUIT_ROWS = [
     ("SUIT w/ Avg.W", "", "suit-avgw", DEEPLAB_V2, 45.3),
 ]
 
-SUIT_TABLE = ReportedTable(
-    name="suit-gta5-cityscapes",
-    title="SUIT: GTA5 → Cityscapes segmentation, mIoU (%)",
-    source='Li et al., "Simplified Unsupervised Image Translation for Semantic Segmentation Adaptation" (SUIT), '
-           "Pattern Recognition 2020, GTA5 to Cityscapes segmentation comparison, as shown in the seed's "
-           "thesis-defence slides",
-    columns=((GTA5, "mIoU (%)"),),
-    rows=tuple(ReportedRow(label, {GTA5: (value, None)}, method, backbone=backbone, citation=citation)
-               for label, citation, method, backbone, value in _SUIT_ROWS),
-    metric="mIoU (%)",
-    transposed=True,
-    backbone_label="Base Net",
+def _sideways_table(name: str, title: str, source: str, rows) -> ReportedTable:
+    """A table the seed prints with methods as columns: one mIoU row on GTA5 -> Cityscapes, a
+    "Base Net" row naming each block's backbone."""
+    return ReportedTable(
+        name=name, title=title, source=source, columns=((GTA5, "mIoU (%)"),),
+        rows=tuple(ReportedRow(label, {GTA5: (value, None)}, method, backbone=backbone, citation=citation)
+                   for label, citation, method, backbone, value in rows),
+        metric="mIoU (%)", transposed=True, backbone_label="Base Net",
+    )
+
+
+SUIT_TABLE = _sideways_table(
+    "suit-gta5-cityscapes", "SUIT: GTA5 → Cityscapes segmentation, mIoU (%)",
+    'Li et al., "Simplified Unsupervised Image Translation for Semantic Segmentation Adaptation" (SUIT), '
+    "Pattern Recognition 2020, GTA5 to Cityscapes segmentation comparison, as shown in the seed's "
+    "thesis-defence slides",
+    _SUIT_ROWS,
 )
 
 # (label, reference mark, udabench method, segmentation network as printed, from GTA-5, from SYNTHIA)
@@ -73,17 +78,11 @@ _LABEL2IMAGE_ROWS = [
     ("Label2Image-DA", "", "label2image", DEEPLAB_V2, 43.8),
 ]
 
-LABEL2IMAGE_TABLE = ReportedTable(
-    name="label2image-segmentation",
-    title="Label2Image-DA: GTA5 → Cityscapes segmentation, mIoU (%)",
-    source='Li et al., "Generating Target Image-Label Pairs for Unsupervised Domain Adaptation" '
-           "(Label2Image-DA), IEEE TIP 2020, segmentation table, as shown in the seed's thesis-defence slides",
-    columns=((GTA5, "mIoU (%)"),),
-    rows=tuple(ReportedRow(label, {GTA5: (value, None)}, method, backbone=backbone, citation=citation)
-               for label, citation, method, backbone, value in _LABEL2IMAGE_ROWS),
-    metric="mIoU (%)",
-    transposed=True,
-    backbone_label="Base Net",
+LABEL2IMAGE_TABLE = _sideways_table(
+    "label2image-segmentation", "Label2Image-DA: GTA5 → Cityscapes segmentation, mIoU (%)",
+    'Li et al., "Generating Target Image-Label Pairs for Unsupervised Domain Adaptation" '
+    "(Label2Image-DA), IEEE TIP 2020, segmentation table, as shown in the seed's thesis-defence slides",
+    _LABEL2IMAGE_ROWS,
 )
 
 TABLES = (SUIT_TABLE, TRANSPLANT_TABLE, LABEL2IMAGE_TABLE)
