@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source-run", metavar="RUN",
                      help="for a method whose first phase trains on source only (3c-gan, shot, adda): take the "
                           "source model from this stored run (same task and backbone) instead of training it")
+    run.add_argument("--resolution", metavar="WIDTHxHEIGHT",
+                     help="segmentation tasks: keep and train on images of this size instead of the task's "
+                          "(e.g. 512x256 for a GTA5 -> Cityscapes run that fits a smaller GPU or a CPU)")
     run.add_argument("--snapshots", type=int, default=4,
                      help="how many times per phase a method's image grids are saved (default 4; 0: never)")
     run.add_argument("--eval-points", type=int, default=5,
@@ -197,9 +200,18 @@ def main(argv=None) -> int:
         return 130
 
 
+def _parse_resolution(text: str) -> tuple[int, int]:
+    from udabench.specs import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UdabenchError(f"--resolution: {exc}") from None
+
+
 def cmd_run(args) -> int:
     from udabench.hparams import parse_assignments
-    from udabench.jobs import run_and_store, source_checkpoint
+    from udabench.jobs import resolve_stored_runs, run_and_store
     from udabench.plugins import load_registry
     from udabench.runner import RunFailed, RunRequest, prepare
     from udabench.store import Store
@@ -212,9 +224,11 @@ def cmd_run(args) -> int:
     )
     if args.eval_points <= 0:
         raise UdabenchError(f"--eval-points must be positive (got {args.eval_points})")
-    if args.source_run:
-        request.source_run, request.source_checkpoint = source_checkpoint(Store(args.store), args.source_run,
-                                                                          args.task, args.backbone)
+    if args.resolution:
+        request.resolution = _parse_resolution(args.resolution)
+    request.source_run = args.source_run
+    if args.source_run or request.overrides.get("generator_from", "none") != "none":
+        resolve_stored_runs(request, Store(args.store))
     registry = load_registry()
     prepared = prepare(registry, request)
     store = Store(args.store)  # opened (and created) only once the request is known to be good
@@ -242,9 +256,20 @@ def _print_run(record: dict, as_json: bool, store) -> None:
     if record["status"] != "ok":
         print(f"  status: {record['status']}: {record['error']}")
         return
-    print(f"  target test: accuracy {metrics['accuracy']:.4f}, mean class accuracy "
-          f"{metrics.get('mean_class_accuracy', float('nan')):.4f}")
-    print(f"  source test: accuracy {metrics['source_accuracy']:.4f}")
+    if "miou" in metrics:
+        subsets = [k for k in metrics if k.startswith("miou") and k != "miou"]
+        print(f"  target test: mIoU {metrics['miou']:.4f}"
+              + "".join(f", {k} {metrics[k]:.4f}" for k in subsets)
+              + f", pixel accuracy {metrics.get('pixel_accuracy', float('nan')):.4f}")
+        print(f"  source test: mIoU {metrics['source_miou']:.4f}")
+        iou = (record.get("details") or {}).get("per_class_iou") or []
+        if iou:
+            print("  target IoU per class: " + ", ".join(
+                f"{name} {'-' if value is None else f'{value:.3f}'}" for name, value in iou))
+    else:
+        print(f"  target test: accuracy {metrics['accuracy']:.4f}, mean class accuracy "
+              f"{metrics.get('mean_class_accuracy', float('nan')):.4f}")
+        print(f"  source test: accuracy {metrics['source_accuracy']:.4f}")
     print(f"  time: {timings['total_s']:.1f} s ({timings['steps_per_s']:.1f} steps/s, data {timings['load_s']:.1f} s)")
     print(f"  stored in {store.path}; artifacts in {record['artifacts']}")
 
@@ -346,12 +371,13 @@ def cmd_list(args) -> int:
         if kind == "methods":
             rows.append([name, spec.setting, " -> ".join(p.name for p in spec.phases), provider, spec.description])
         elif kind == "tasks":
-            rows.append([name, f"{spec.source} -> {spec.target}", f"{spec.resolution}x{spec.resolution}x{spec.channels}",
+            height, width = spec.size
+            rows.append([name, f"{spec.source} -> {spec.target}", f"{width}x{height}x{spec.channels}",
                          spec.backbone, provider, spec.description])
         elif kind == "datasets":
             sizes = ", ".join(f"{s} {n}" for s, n in spec.sizes.items())
             hub = f"{spec.hub_id}@{spec.revision}" if spec.hub_id else "(no hub copy)"
-            rows.append([name, hub, f"{spec.image_size[0]}x{spec.image_size[1]}x{spec.channels}",
+            rows.append([name, hub, f"{spec.image_size[1]}x{spec.image_size[0]}x{spec.channels}",
                          spec.num_classes, sizes, provider])
         elif kind == "suites":
             rows.append([name, ", ".join(spec.tasks), ", ".join(t.name for t in spec.tables), provider])

@@ -28,7 +28,8 @@ TASK_MODEL_HELP: dict[str, str] = {
     "momentum": "SGD momentum",
     "weight_decay": "SGD weight decay",
     "nesterov": "Nesterov momentum",
-    "lr_schedule": "'dann': lr / (1 + 10 p)^0.75 over progress p; 'constant'",
+    "lr_schedule": "'dann': lr / (1 + 10 p)^0.75 over progress p; 'poly': lr (1 - p)^0.9 (DeepLab's, "
+                   "the segmentation tasks' protocol); 'constant'",
     "bottleneck_dim": "width of the batch-normed bottleneck between backbone and head",
     "dropout": "dropout after the bottleneck",
     "backbone_lr_mult": "learning-rate multiplier of the backbone's parameters (e.g. 0.1 to fine-tune "
@@ -37,7 +38,7 @@ TASK_MODEL_HELP: dict[str, str] = {
                "e.g. timm's from the Hugging Face Hub), 'pretrained:TAG' (e.g. pretrained:tv_in1k) or the "
                "path of a state dict file",
 }
-LR_SCHEDULES = ("dann", "constant")
+LR_SCHEDULES = ("dann", "constant", "poly")
 # Hyperparameters added after runs were first stored, with the value that reproduces the behaviour
 # from before they existed. At that value a hyperparameter stays out of the run key, so a stored run
 # keeps its key (and a sweep still finds it) when a later release adds a knob.

@@ -33,22 +33,47 @@ class Outcome:
 
 def source_checkpoint(store, source_run: str, task: str, backbone: str | None = None) -> tuple[str, str]:
     """The key and checkpoint path of the stored run ``source_run``, checked to fit ``task``."""
-    record = store.get(source_run)
+    return stored_checkpoint(store, source_run, task, backbone, option="--source-run")
+
+
+def stored_checkpoint(store, run: str, task: str, backbone: str | None = None,
+                      option: str = "--source-run") -> tuple[str, str]:
+    """The key and checkpoint path of the stored run ``run`` (an id or key prefix), checked to be a
+    finished run of ``task`` (and of ``backbone`` where given); ``option`` names the flag in errors."""
+    record = store.get(run)
     if record is None:
-        raise UdabenchError(f"--source-run: no stored run '{source_run}' in {store.path}")
+        raise UdabenchError(f"{option}: no stored run '{run}' in {store.path}")
     if record["status"] != "ok":
-        raise UdabenchError(f"--source-run: run {record['run_id']} has status '{record['status']}'")
+        raise UdabenchError(f"{option}: run {record['run_id']} has status '{record['status']}'")
     if record["task"] != task:
-        raise UdabenchError(f"--source-run: run {record['run_id']} was trained on task '{record['task']}', "
+        raise UdabenchError(f"{option}: run {record['run_id']} was trained on task '{record['task']}', "
                             f"not '{task}'")
     stored_backbone = record["config"].get("backbone")
     if backbone and stored_backbone != backbone:
-        raise UdabenchError(f"--source-run: run {record['run_id']} used backbone '{stored_backbone}', "
+        raise UdabenchError(f"{option}: run {record['run_id']} used backbone '{stored_backbone}', "
                             f"not '{backbone}'")
     checkpoint = Path(record["artifacts"] or "") / "model.pt"
     if not checkpoint.is_file():
-        raise UdabenchError(f"--source-run: run {record['run_id']} has no checkpoint at {checkpoint}")
+        raise UdabenchError(f"{option}: run {record['run_id']} has no checkpoint at {checkpoint}")
     return record["key"], str(checkpoint)
+
+
+# The hyperparameter through which a method takes the generator of another stored run (SUIT's
+# generator transplant); the runner hands that run's weights to ``Method.load_generator_weights``.
+GENERATOR_FROM = "generator_from"
+
+
+def resolve_stored_runs(request, store) -> None:
+    """Turn the stored runs a request names (``--source-run``, ``--set generator_from=RUN``) into full
+    keys and checkpoint paths, in place, so that the run key names exactly the runs it builds on."""
+    if request.source_run and not request.source_checkpoint:
+        request.source_run, request.source_checkpoint = source_checkpoint(store, request.source_run,
+                                                                          request.task, request.backbone)
+    generator_run = dict(request.overrides).get(GENERATOR_FROM)
+    if generator_run and generator_run != "none" and not request.generator_checkpoint:
+        key, request.generator_checkpoint = stored_checkpoint(store, generator_run, request.task,
+                                                              option=f"--set {GENERATOR_FROM}")
+        request.overrides = {**request.overrides, GENERATOR_FROM: key}
 
 
 def run_and_store(request, store, registry=None, prepared=None, rerun: bool = False):
@@ -90,12 +115,10 @@ def run_job(request, store_path: str, rerun: bool = False) -> Outcome:
     started = time.perf_counter()
     store = Store(store_path)
     registry = load_registry(warn=False)
-    if request.source_run and not request.source_checkpoint:
-        try:
-            request.source_run, request.source_checkpoint = source_checkpoint(store, request.source_run,
-                                                                              request.task, request.backbone)
-        except UdabenchError as exc:
-            return Outcome("-", request.method, request.task, request.seed, "blocked", str(exc))
+    try:
+        resolve_stored_runs(request, store)
+    except UdabenchError as exc:
+        return Outcome("-", request.method, request.task, request.seed, "blocked", str(exc))
     prepared = prepare(registry, request)
     base = (prepared.run_id, request.method, request.task, request.seed)
     try:

@@ -129,7 +129,7 @@ def _entry_order(entry: dict[str, Any]):
 def export_entries(records: Iterable[dict[str, Any]], suite: SuiteSpec) -> list[dict[str, Any]]:
     """Export entries of the ``ok`` runs on the suite's tasks, sorted."""
     tasks = set(suite.tasks)
-    entries = [export_entry(record, suite.metric) for record in records
+    entries = [export_entry(record, suite.metric_of(record.get("task"))) for record in records
                if record.get("status") == "ok" and record.get("task") in tasks]
     return sorted(entries, key=_entry_order)
 
@@ -172,9 +172,10 @@ def read_export(path: str | Path, suite: SuiteSpec) -> list[dict[str, Any]]:
     if entries and not chosen:
         held = ", ".join(sorted({entry["task"] for entry in entries}))
         raise UdabenchError(f"{path} holds no runs on the tasks of suite '{suite.name}' (it holds: {held})")
-    metrics = sorted({entry["metric"] for entry in chosen} - {suite.metric})
-    if metrics:
-        raise UdabenchError(f"{path} records the metric '{metrics[0]}', suite '{suite.name}' shows '{suite.metric}'")
+    wrong = [entry for entry in chosen if entry["metric"] != suite.metric_of(entry["task"])]
+    if wrong:
+        raise UdabenchError(f"{path} records the metric '{wrong[0]['metric']}' for {wrong[0]['task']}, suite "
+                            f"'{suite.name}' shows '{suite.metric_of(wrong[0]['task'])}'")
     return sorted(chosen, key=_entry_order)
 
 

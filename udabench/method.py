@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from udabench.specs import IGNORE_LABEL
+
 
 @dataclass(frozen=True)
 class MethodContext:
@@ -25,7 +27,7 @@ class MethodContext:
 
     num_classes: int
     in_channels: int
-    resolution: int
+    resolution: int | tuple[int, int]  # one side, or (height, width) for a segmentation task
     hparams: Mapping[str, Any]
     phase_steps: Mapping[str, int]
     make_backbone: Callable[[], nn.Module]
@@ -33,6 +35,14 @@ class MethodContext:
     # The task's normalisation, one value per channel: images reach a method as (x / 255 - mean) / std.
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.5,)
+    # "classification": labels (N,), predict gives (N, K) logits; "segmentation": label maps (N, H, W)
+    # with IGNORE_LABEL pixels, predict gives (N, K, H, W) logits, and make_backbone() builds the
+    # whole segmentation network (its logits at the input size).
+    kind: str = "classification"
+
+    @property
+    def dense(self) -> bool:
+        return self.kind == "segmentation"
 
 
 class TanhToTask(nn.Module):
@@ -99,6 +109,16 @@ class Method(nn.Module, abc.ABC):
         end. Called in eval mode without grad. The default has nothing to show.
         """
         return {}
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Source images translated to the target's style (normalised space), for methods that
+        translate; ``None`` otherwise. Segmentation pictures show it beside the source image."""
+        return None
+
+    def load_generator_weights(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Take the generator of another stored run (``--set generator_from=RUN``): ``state`` is its
+        checkpoint. Methods that transplant a generator override this."""
+        raise KeyError(f"{type(self).__name__} takes no generator from another run")
 
     def load_source_weights(self, state: Mapping[str, torch.Tensor]) -> None:
         """Take a trained source model instead of running the first (source) phase.
@@ -235,13 +255,31 @@ def schedule_lr(optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any], pr
     """Apply the ``lr_schedule`` hyperparameter at training progress ``progress`` in [0, 1]."""
     if hparams["lr_schedule"] == "dann":
         set_lr(optimizer, annealed_lr_factor(progress))
+    elif hparams["lr_schedule"] == "poly":
+        set_lr(optimizer, (1.0 - progress) ** 0.9)
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of class logits, ``(N, K)`` against ``(N,)`` or ``(N, K, H, W)`` against label maps
+    ``(N, H, W)``; pixels labelled ``IGNORE_LABEL`` count for nothing."""
+    return F.cross_entropy(logits, labels, ignore_index=IGNORE_LABEL)
+
+
+def task_model(context: MethodContext, hparams: Mapping[str, Any]) -> nn.Module:
+    """The network a method trains and predicts with: for classification a :class:`TaskModel`
+    (backbone, bottleneck from ``bottleneck_dim``/``dropout``/``bottleneck_bn``, head); for
+    segmentation the segmentation network ``context.make_backbone()`` builds, which has its own head."""
+    if context.dense:
+        return context.make_backbone()
+    return TaskModel(context.make_backbone(), context.num_classes, hparams["bottleneck_dim"],
+                     hparams.get("dropout", 0.0), batch_norm=hparams.get("bottleneck_bn", True))
 
 
 def source_step(model: nn.Module, optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any],
                 progress: float, batch: Batch) -> dict[str, torch.Tensor]:
     """One step of the shared recipe on a labelled source batch: the source phase of most methods."""
     schedule_lr(optimizer, hparams, progress)
-    loss = F.cross_entropy(model(batch.source_x), batch.source_y)
+    loss = task_loss(model(batch.source_x), batch.source_y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

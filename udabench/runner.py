@@ -7,6 +7,7 @@ its inputs allow, and evaluates on the target and source test splits.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -25,7 +26,7 @@ from udabench.data.loading import DataSource, resolve_source
 from udabench.errors import UdabenchError
 from udabench.plugins import Registry
 from udabench.selection import evaluation_steps
-from udabench.specs import BackboneSpec, MethodSpec, TaskSpec, load_object, takes_keyword
+from udabench.specs import IGNORE_LABEL, BackboneSpec, MethodSpec, TaskSpec, load_object, size_of, takes_keyword
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -52,6 +53,8 @@ class RunRequest:
     source_checkpoint: str | None = None
     log_every: int | None = None  # default: about 20 records per phase, at most every 50 steps
     progress: bool = True
+    resolution: tuple[int, int] | None = None  # (height, width) instead of a segmentation task's own
+    generator_checkpoint: str | None = None  # the checkpoint of --set generator_from=RUN (jobs.resolve_stored_runs)
 
 
 @dataclass
@@ -115,6 +118,14 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
     """Check every name and value of ``request`` and resolve its data, without importing torch."""
     method = registry.get("methods", request.method)
     task = registry.get("tasks", request.task)
+    if task.kind not in method.kinds:
+        raise UdabenchError(f"method '{method.name}' does not train on {task.kind} tasks such as '{task.name}' "
+                            f"(it runs on {' and '.join(method.kinds)} tasks)")
+    if request.resolution is not None:
+        if task.kind != "segmentation":
+            raise UdabenchError(f"--resolution applies to segmentation tasks; '{task.name}' is a {task.kind} task "
+                                "whose networks are built for its own input size")
+        task = dataclasses.replace(task, resolution=tuple(request.resolution))
     if request.steps <= 0:
         raise UdabenchError(f"--steps must be positive (got {request.steps})")
     if request.batch_size <= 0:
@@ -166,6 +177,8 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         config["backbone_weights"] = weights_module.fingerprint(weights_file)
     if request.source_run:
         config["source_run"] = request.source_run
+    if request.resolution is not None:
+        config["resolution"] = list(request.resolution)
     key = run_key(method.name, task.name, request.seed, config)
     return PreparedRun(method, task, backbone, backbone_name, values, sources, config, key)
 
@@ -259,7 +272,8 @@ def load_task_data(prepared: PreparedRun, registry: Registry, device, progress: 
     splits, loaded = {}, {}
     for role, name in (("source", task.source), ("target", task.target)):
         spec = registry.get("datasets", name)
-        for split_role, split in (("train", task.train_split), ("test", task.test_split)):
+        test_split = task.source_test_split or task.test_split if role == "source" else task.test_split
+        for split_role, split in (("train", task.train_split), ("test", test_split)):
             if (name, split) not in loaded:
                 loaded[name, split] = _to_device(load_split(spec, prepared.sources[name], split, task,
                                                             progress=progress), device)
@@ -301,6 +315,12 @@ def build_method(prepared: PreparedRun, device, num_classes: int):
 
     from udabench.method import Method, MethodContext, mark_backbone
 
+    if task.kind == "segmentation":
+        if not takes_keyword(backbone_factory, "num_classes"):
+            raise UdabenchError(f"backbone '{prepared.backbone_name}' is a feature extractor; segmentation task "
+                                f"'{task.name}' needs a segmentation network (e.g. fcn8s-vgg16, deeplabv2)")
+        backbone_kwargs["num_classes"] = num_classes
+
     def make_backbone():
         module = backbone_factory(task.channels, task.resolution, **backbone_kwargs)
         if load_file is not None:
@@ -318,7 +338,7 @@ def build_method(prepared: PreparedRun, device, num_classes: int):
         raise UdabenchError(f"method '{prepared.method.name}': {prepared.method.factory} is not a udabench Method")
     context = MethodContext(num_classes, task.channels, task.resolution, dict(prepared.hparams),
                             dict(prepared.config["phase_steps"]), make_backbone, torch.device(device),
-                            mean=tuple(task.mean), std=tuple(task.std))
+                            mean=tuple(task.mean), std=tuple(task.std), kind=task.kind)
     try:
         method = method_class(context)
     except TypeError as exc:  # e.g. a subclass that leaves an abstract call unimplemented
@@ -340,41 +360,136 @@ def predict_logits(method, images, normalize, batch_size: int):
     return torch.cat(outputs)
 
 
-def evaluate(method, split, normalize, metric_functions, num_classes, batch_size: int) -> dict[str, float]:
-    predicted = predict_logits(method, split.images, normalize, batch_size).argmax(1)
-    labels = split.labels.cpu()
-    return {name: function(predicted, labels, num_classes) for name, function in metric_functions.items()}
+def evaluate(method, split, normalize, metrics, num_classes, batch_size: int):
+    """The metrics of ``method`` on ``split`` and its confusion matrix (on the CPU).
+
+    ``metrics`` maps names to ``(MetricSpec, function)``. Class predictions are kept for metrics of
+    predicted and true labels; dense predictions never are: their counts go into a confusion matrix
+    on the device, batch by batch.
+    """
+    import torch
+
+    from udabench import confusion as confusion_module
+
+    if split.labels.dim() == 1:  # one label per image
+        predicted = predict_logits(method, split.images, normalize, batch_size).argmax(1)
+        labels = split.labels.cpu()
+        confusion = confusion_module.empty(num_classes, "cpu")
+        confusion_module.add(confusion, labels, predicted)
+    else:
+        device = normalize.scale.device
+        confusion = confusion_module.empty(num_classes, device)
+        method.eval()
+        with torch.no_grad():
+            for start in range(0, len(split), batch_size):
+                images = split.images[start:start + batch_size].to(device, non_blocking=True)
+                labels = split.labels[start:start + batch_size].to(device, non_blocking=True)
+                confusion_module.add(confusion, labels, method.predict(normalize(images)).argmax(1))
+        method.train()
+        confusion = confusion.cpu()
+    values = {}
+    for name, (spec, function) in metrics.items():
+        values[name] = (float(function(confusion)) if spec.input == "confusion"
+                        else function(predicted, labels, num_classes))
+    return values, confusion
 
 
-# Unlabelled target training images scored at each evaluation point (entropy, SND).
+# Unlabelled target training images scored at each evaluation point (entropy, SND); for segmentation
+# fewer images, and SND over pixels sampled from them.
 SELECTION_SAMPLES = 1000
+DENSE_SELECTION_SAMPLES = 100
+# Pixels of a segmentation batch at evaluation (a 1024x512 image has 2**19): bounds the logits in memory.
+DENSE_EVAL_PIXELS = 2 ** 21
+
+
+def main_metric(task: TaskSpec) -> str:
+    """The metric model selection ranks by and leaderboards show by default."""
+    return "miou" if task.kind == "segmentation" else "accuracy"
 
 
 class Evaluator:
     """Evaluates a run at the points of its last phase that model selection chooses among."""
 
-    def __init__(self, method, splits, normalize, registry, num_classes: int, batch_size: int, seed: int):
+    def __init__(self, method, splits, normalize, registry, task: TaskSpec, class_names, batch_size: int,
+                 seed: int):
         import torch
 
         self.method, self.splits, self.normalize = method, splits, normalize
-        self.num_classes, self.batch_size = num_classes, batch_size
-        self.metric_functions = {name: load_object(spec.function) for name, spec in registry.specs["metrics"].items()}
+        self.task, self.class_names = task, tuple(class_names)
+        self.num_classes = len(self.class_names)
+        self.dense = task.kind == "segmentation"
+        height, width = task.size
+        self.batch_size = max(1, min(batch_size, DENSE_EVAL_PIXELS // (height * width))) if self.dense else batch_size
+        self.metrics = {name: (spec, load_object(spec.function))
+                        for name, spec in registry.specs["metrics"].items() if task.kind in spec.kinds}
         target = splits["target_train"]
-        order = torch.randperm(len(target), generator=torch.Generator().manual_seed(seed))
-        self.unlabelled = target.images[order[:SELECTION_SAMPLES].to(target.images.device)]
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(target), generator=generator)
+        samples = DENSE_SELECTION_SAMPLES if self.dense else SELECTION_SAMPLES
+        self.unlabelled = target.images[order[:samples].to(target.images.device)]
+        # The pixels of each unlabelled image whose predictions SND compares (segmentation).
+        per_image = -(-SELECTION_SAMPLES // len(self.unlabelled))
+        self.pixels = torch.randint(height * width, (len(self.unlabelled), per_image), generator=generator)
         self.points: list[dict[str, Any]] = []
+        self.confusion = None
 
     def __call__(self, phase: str, step: int) -> dict[str, Any]:
-        from udabench.selection import prediction_scores
-
-        target = evaluate(self.method, self.splits["target_test"], self.normalize, self.metric_functions,
-                          self.num_classes, self.batch_size)
-        source = evaluate(self.method, self.splits["source_test"], self.normalize, self.metric_functions,
-                          self.num_classes, self.batch_size)
-        scores = prediction_scores(predict_logits(self.method, self.unlabelled, self.normalize, self.batch_size))
-        point = {"phase": phase, "step": step, **target, **{f"source_{k}": v for k, v in source.items()}, **scores}
+        target, self.confusion = evaluate(self.method, self.splits["target_test"], self.normalize, self.metrics,
+                                          self.num_classes, self.batch_size)
+        source, _ = evaluate(self.method, self.splits["source_test"], self.normalize, self.metrics,
+                             self.num_classes, self.batch_size)
+        if self.dense:
+            target.update(self.subset_ious(self.confusion))
+        point = {"phase": phase, "step": step, **target, **{f"source_{k}": v for k, v in source.items()},
+                 **self.unlabelled_scores()}
         self.points.append(point)
         return point
+
+    def subset_ious(self, confusion) -> dict[str, float]:
+        """The mean IoU over each of the task's class subsets (e.g. SYNTHIA's 13 classes)."""
+        from udabench.confusion import iou_per_class
+
+        iou = iou_per_class(confusion)
+        values = {}
+        for name, classes in self.task.class_subsets.items():
+            chosen = iou[[self.class_names.index(c) for c in classes]]
+            values[name] = float(chosen.nanmean()) if (~chosen.isnan()).any() else float("nan")
+        return values
+
+    def per_class_iou(self) -> list[list]:
+        """The last evaluation's ``[class, IoU]`` pairs in class order (IoU ``None`` for a class neither
+        present nor predicted)."""
+        from udabench.confusion import iou_per_class
+
+        return [[name, None if math.isnan(value) else value]
+                for name, value in zip(self.class_names, iou_per_class(self.confusion).tolist())]
+
+    def unlabelled_scores(self) -> dict[str, float]:
+        """Mean entropy and SND of the predictions on unlabelled target training images; for
+        segmentation the entropy of every pixel and the SND of a fixed sample of pixels."""
+        import torch
+
+        from udabench.selection import prediction_scores
+
+        if not self.dense:
+            return prediction_scores(predict_logits(self.method, self.unlabelled, self.normalize, self.batch_size))
+        device = self.normalize.scale.device
+        entropy, count, sampled = 0.0, 0, []
+        self.method.eval()
+        with torch.no_grad():
+            for start in range(0, len(self.unlabelled), self.batch_size):
+                images = self.unlabelled[start:start + self.batch_size].to(device, non_blocking=True)
+                logits = self.method.predict(self.normalize(images)).float().flatten(2)  # (B, K, pixels)
+                log_p = torch.log_softmax(logits, dim=1)
+                entropy += float(-(log_p.exp() * log_p).sum(1).sum())
+                count += log_p.shape[0] * log_p.shape[2]
+                pixels = self.pixels[start:start + len(images)].to(device)
+                sampled.append(torch.gather(logits, 2, pixels[:, None, :].expand(-1, logits.shape[1], -1))
+                               .transpose(1, 2).reshape(-1, logits.shape[1]).cpu())
+        self.method.train()
+        scores = prediction_scores(torch.cat(sampled)[:SELECTION_SAMPLES])
+        scores["entropy"] = entropy / count
+        return scores
 
 
 def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
@@ -406,7 +521,20 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
             detail = detail if len(detail) <= 300 else detail[:297] + "..."
             raise UdabenchError(f"--source-run {request.source_run[:12]}: its weights do not fit "
                                 f"'{prepared.method.name}': {detail}") from None
+    generator_from = prepared.hparams.get("generator_from", "none")
+    if generator_from != "none" and not request.generator_checkpoint:
+        raise UdabenchError(f"--set generator_from={generator_from}: the stored run was not looked up; "
+                            "'udabench run' does that (with --store)")
+    if request.generator_checkpoint:
+        try:
+            method.load_generator_weights(load_checkpoint(request.generator_checkpoint))
+        except (RuntimeError, KeyError, OSError) as exc:
+            detail = " ".join(str(exc).split())
+            detail = detail if len(detail) <= 300 else detail[:297] + "..."
+            raise UdabenchError(f"--set generator_from: the stored run's generator does not fit "
+                                f"'{prepared.method.name}': {detail}") from None
     generator = torch.Generator().manual_seed(request.seed)
+    dense = prepared.task.kind == "segmentation"
     augment = augment_module.Augmenter(prepared.task.augment, prepared.task.resolution, request.seed)
     samplers = {role: IndexSampler(len(splits[f"{role}_train"]), request.batch_size, generator,
                                    splits[f"{role}_train"].images.device)
@@ -418,12 +546,19 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         split = splits[f"{role}_train"]
         indices = samplers[role].next()
         images = split.images[indices].to(device, non_blocking=True)
-        if augment:
+        labels = split.labels[indices].to(device, non_blocking=True)
+        if augment and dense:
+            images, labels = augment(images, labels)
+        elif augment:
             images = augment(images)
-        return normalize(images), split.labels[indices].to(device, non_blocking=True)
+        return normalize(images), labels.long()
 
-    snapshotter = Snapshotter(method, prepared.task, artifact_dir, request.snapshots)
-    evaluator = Evaluator(method, splits, normalize, registry, num_classes, request.eval_batch_size, request.seed)
+    class_names = prepared.task.classes or registry.get("datasets", prepared.task.source).classes
+    evaluator = Evaluator(method, splits, normalize, registry, prepared.task, class_names,
+                          request.eval_batch_size, request.seed)
+    snapshotter = Snapshotter(method, prepared.task, artifact_dir, request.snapshots,
+                              SegmentationPictures(method, splits, normalize, prepared.task, request.seed)
+                              if dense else None)
     total_steps = sum(prepared.config["phase_steps"].values())
     bar = tqdm(total=total_steps, desc=f"{prepared.method.name} {prepared.task.name}", unit="step",
                disable=not request.progress, file=sys.stderr, dynamic_ncols=True)
@@ -492,9 +627,11 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     result.metrics = {k: v for k, v in final.items() if k not in ("phase", "step", "entropy", "snd")}
     result.details = {
         "evaluations": evaluator.points,
-        "selection": selections(evaluator.points),
+        "selection": selections(evaluator.points, main_metric(prepared.task)),
         "data": data_details,
     }
+    if dense:
+        result.details["per_class_iou"] = evaluator.per_class_iou()
 
     if artifact_dir is not None:
         artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -519,11 +656,75 @@ def _describe_data(source: DataSource, splits, role: str) -> dict[str, Any]:
     return {"kind": source.kind, "location": location, "revision": source.revision, "sizes": sizes}
 
 
-class Snapshotter:
-    """Saves a method's image grids (``Method.snapshot``) as PNG at a few points of each phase."""
+class SegmentationPictures:
+    """Side-by-side pictures of a segmentation run, on a few fixed test images of each domain.
 
-    def __init__(self, method, task: TaskSpec, artifact_dir: Path | None, count: int):
-        self.method, self.task, self.count = method, task, count
+    ``source`` rows: the source image, its translation where the method translates
+    (``Method.translate``), the prediction and the label map; ``target`` rows: the target image, the
+    prediction and the label map. Label maps are drawn in the task's palette, ignored pixels black.
+    """
+
+    ROWS = 4
+
+    def __init__(self, method, splits, normalize, task: TaskSpec, seed: int):
+        import torch
+
+        self.method, self.normalize, self.task = method, normalize, task
+        generator = torch.Generator().manual_seed(seed)
+        self.samples = {}
+        for role in ("source", "target"):
+            split = splits[f"{role}_test"]
+            order = torch.randperm(len(split), generator=generator)[:self.ROWS].to(split.images.device)
+            self.samples[role] = (split.images[order], split.labels[order])
+        self.palette = palette_for(task, splits["source_test"].num_classes)
+
+    def colour(self, label_maps):
+        import torch
+
+        palette = torch.cat([self.palette, torch.zeros(256 - len(self.palette), 3, dtype=torch.uint8)])
+        return palette[label_maps.long().cpu()].permute(0, 3, 1, 2).float() / 255
+
+    def grids(self) -> dict[str, tuple[Any, int]]:
+        """``{name: (images in [0, 1], images per row)}``; called in eval mode without grad."""
+        import torch
+
+        grids = {}
+        for role, (images, labels) in self.samples.items():
+            device = self.normalize.scale.device
+            inputs = self.normalize(images.to(device))
+            columns = [images.float().cpu() / 255]
+            translated = self.method.translate(inputs) if role == "source" else None
+            if translated is not None:
+                columns.append(self.denormalize(translated))
+            columns += [self.colour(self.method.predict(inputs).argmax(1)), self.colour(labels)]
+            grids[f"{role}-segmentation"] = (torch.stack(columns, dim=1).flatten(0, 1), len(columns))
+        return grids
+
+    def denormalize(self, images):
+        scale = self.normalize.scale.to(images.device)
+        shift = self.normalize.shift.to(images.device)
+        return ((images.float() + shift) / scale / 255).clamp(0, 1).cpu()
+
+
+def palette_for(task: TaskSpec, num_classes: int):
+    """The task's class colours as a ``(K, 3)`` uint8 tensor; evenly spread hues where it names none."""
+    import colorsys
+
+    import torch
+
+    if len(task.palette) >= num_classes:
+        return torch.tensor(task.palette[:num_classes], dtype=torch.uint8)
+    colours = [colorsys.hsv_to_rgb(i / num_classes, 0.8, 0.5 + 0.5 * (i % 2)) for i in range(num_classes)]
+    return torch.tensor([[round(255 * c) for c in colour] for colour in colours], dtype=torch.uint8)
+
+
+class Snapshotter:
+    """Saves a method's image grids (``Method.snapshot``) as PNG at a few points of each phase, and
+    for segmentation the side-by-side pictures of :class:`SegmentationPictures`."""
+
+    def __init__(self, method, task: TaskSpec, artifact_dir: Path | None, count: int,
+                 pictures: SegmentationPictures | None = None):
+        self.method, self.task, self.count, self.pictures = method, task, count, pictures
         self.folder = artifact_dir / "images" if artifact_dir is not None else None
         self.saved: list[str] = []
 
@@ -539,13 +740,19 @@ class Snapshotter:
         self.method.eval()
         with torch.no_grad():
             grids = self.method.snapshot()
+            pictures = self.pictures.grids() if self.pictures is not None else {}
         self.method.train()
+        if grids or pictures:
+            self.folder.mkdir(parents=True, exist_ok=True)
         for name, (images, per_row) in (grids or {}).items():
             mean = torch.tensor(self.task.mean[:images.shape[1]], device=images.device).view(1, -1, 1, 1)
             std = torch.tensor(self.task.std[:images.shape[1]], device=images.device).view(1, -1, 1, 1)
-            self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / f"{name}-{phase}-{step:06d}.png"
             save_image((images.float() * std + mean).clamp(0, 1).cpu(), path, nrow=per_row, padding=1)
+            self.saved.append(str(path))
+        for name, (images, per_row) in pictures.items():
+            path = self.folder / f"{name}-{phase}-{step:06d}.png"
+            save_image(images, path, nrow=per_row, padding=2)
             self.saved.append(str(path))
 
 

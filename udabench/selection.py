@@ -18,7 +18,7 @@ from udabench.errors import UdabenchError
 @dataclass(frozen=True)
 class Rule:
     name: str
-    score: str | None  # the evaluation field the rule ranks by; None: the last point
+    score: str | None  # the evaluation field the rule ranks by, "{metric}" the task's; None: the last point
     higher_is_better: bool
     uses_target_labels: bool
     description: str
@@ -28,16 +28,17 @@ RULES = {
     rule.name: rule
     for rule in (
         Rule("last", None, True, False, "the model at the end of training (the default)"),
-        Rule("source-accuracy", "source_accuracy", True, False,
-             "the point with the highest accuracy on the source test split (source labels only)"),
+        Rule("source-accuracy", "source_{metric}", True, False,
+             "the point with the highest accuracy (mIoU on segmentation) on the source test split "
+             "(source labels only)"),
         Rule("entropy", "entropy", False, False,
              "the point with the lowest mean prediction entropy on unlabelled target training images"),
         Rule("snd", "snd", True, False,
              "the point with the highest soft neighbourhood density of the predictions on unlabelled "
              "target training images (Saito et al., ICCV 2021)"),
-        Rule("oracle", "accuracy", True, True,
-             "the point with the highest target test accuracy: uses target labels, an upper bound that is "
-             "always marked as such, never a UDA result"),
+        Rule("oracle", "{metric}", True, True,
+             "the point with the highest target test accuracy (mIoU on segmentation): uses target labels, "
+             "an upper bound that is always marked as such, never a UDA result"),
     )
 }
 DEFAULT_RULE = "last"
@@ -49,24 +50,26 @@ def get_rule(name: str) -> Rule:
     return RULES[name]
 
 
-def select(evaluations: Sequence[dict[str, Any]], rule: str) -> dict[str, Any]:
-    """The evaluation point ``rule`` picks; ties go to the later point."""
+def select(evaluations: Sequence[dict[str, Any]], rule: str, metric: str = "accuracy") -> dict[str, Any]:
+    """The evaluation point ``rule`` picks, ``metric`` being the task's main metric; ties go to the
+    later point."""
     if not evaluations:
         raise ValueError("no evaluation points to select from")
     chosen = get_rule(rule)
     if chosen.score is None:
         return evaluations[-1]
+    score = chosen.score.format(metric=metric)
     sign = 1.0 if chosen.higher_is_better else -1.0
     best = None
     for point in evaluations:  # later points win ties: they saw more training
-        if best is None or sign * point[chosen.score] >= sign * best[chosen.score]:
+        if best is None or sign * point[score] >= sign * best[score]:
             best = point
     return best
 
 
-def selections(evaluations: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def selections(evaluations: Sequence[dict[str, Any]], metric: str = "accuracy") -> dict[str, dict[str, Any]]:
     """For every rule, the point it picks (phase, step and the metrics stored for that point)."""
-    return {name: dict(select(evaluations, name)) for name in RULES}
+    return {name: dict(select(evaluations, name, metric)) for name in RULES}
 
 
 def evaluation_steps(steps: int, points: int) -> list[int]:

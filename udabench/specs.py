@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 SETTINGS = ("uda", "source-free")
+# What a task's labels are: one class per image, or one class per pixel (a label map).
+TASK_KINDS = ("classification", "segmentation")
+# The label of a pixel that no class covers (void, unlabelled, or a class the task leaves out).
+IGNORE_LABEL = 255
 
 
 def load_object(path: str):
@@ -36,7 +40,10 @@ class DatasetSpec:
     ``local_loader`` optionally names ``"module:function(path, split) -> (images, labels)"`` for an
     official archive layout that is not the hub's parquet layout; ``generator`` names
     ``"module:function(split) -> (images, labels)"`` for data made by code (then ``revision`` versions
-    the generator). Images are uint8 HWC arrays. A ``local_loader`` that also takes a ``size``
+    the generator). Images are uint8 HWC arrays; ``image_size`` is ``(height, width)``. A
+    segmentation dataset's reader returns label maps (uint8 HW arrays of class indices,
+    ``IGNORE_LABEL`` where no class applies) in place of labels, and takes ``size`` as
+    ``(height, width)``. A ``local_loader`` that also takes a ``size``
     keyword is given the side length the task keeps images at, and may return them resized to it
     (large photographs then never sit in memory at full size). ``root_folders`` names other folders
     under a data root that may hold the dataset, tried after ``<root>/<name>`` (e.g. one ``office31``
@@ -82,13 +89,22 @@ class TaskSpec:
     """A (source, target, protocol) triple and the numbers the seed's tables report for it.
 
     ``train_split``/``test_split`` name the splits used for training (both domains; target labels
-    are never given to a method) and for evaluation. Images are resized to ``resolution`` and
+    are never given to a method) and for evaluation; ``source_test_split`` names the source's own
+    evaluation split where it differs (GTA5 has no held-out split: a fixed sample of its images). Images are resized to ``resolution`` and
     converted to ``channels``; ``mean``/``std`` normalise pixel values scaled to [0, 1].
     ``hparams`` are protocol settings that replace a method's defaults where the method has a
     hyperparameter of that name (``--set`` still wins), e.g. a learning rate a task is known to need.
 
+    ``kind`` is ``classification`` (one label per image) or ``segmentation`` (one label per pixel;
+    ``IGNORE_LABEL`` marks pixels no class covers). A segmentation task's ``resolution`` is a
+    ``(height, width)`` pair; ``classes`` then names its label space, and each domain's labels are
+    mapped into it by class name (a class of a dataset that the task leaves out becomes
+    ``IGNORE_LABEL``, as SYNTHIA -> Cityscapes drops Cityscapes' terrain, truck and train).
+    ``class_subsets`` names further mean IoUs over subsets of the classes (SYNTHIA's 13-class
+    ``miou13``); ``palette`` gives each class's colour for pictures.
+
     ``cache_resolution`` (default: ``resolution``) is the side length images are decoded and kept
-    at; a larger cache is cropped to ``resolution``. ``augment`` names the augmentations the runner
+    at; a larger cache is cropped to ``resolution`` (classification only). ``augment`` names the augmentations the runner
     applies on the device to every training batch, in this order (see
     ``udabench.data.augment.AUGMENTATIONS``: ``random_resized_crop``, ``hflip``); without a
     random crop, training batches take the centre crop. Evaluation images are never augmented: they
@@ -98,7 +114,7 @@ class TaskSpec:
     name: str
     source: str
     target: str
-    resolution: int
+    resolution: int | tuple[int, int]
     channels: int
     backbone: str
     mean: tuple[float, ...] = (0.5,)
@@ -111,11 +127,47 @@ class TaskSpec:
     hparams: Mapping[str, Any] = field(default_factory=dict)
     cache_resolution: int | None = None
     augment: tuple[str, ...] = ()
+    kind: str = "classification"
+    classes: tuple[str, ...] = ()
+    class_subsets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    palette: tuple[tuple[int, int, int], ...] = ()
+    source_test_split: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in TASK_KINDS:
+            raise ValueError(f"task '{self.name}': kind must be one of {TASK_KINDS}, not '{self.kind}'")
+        if self.kind == "segmentation" and self.cache_resolution is not None:
+            raise ValueError(f"task '{self.name}': a segmentation task keeps its images at its resolution")
+        for subset, names in self.class_subsets.items():
+            unknown = sorted(set(names) - set(self.classes))
+            if unknown:
+                raise ValueError(f"task '{self.name}': class subset '{subset}' names unknown classes {unknown}")
 
     @property
-    def stored_resolution(self) -> int:
-        """The side length images are kept at: ``cache_resolution`` or else ``resolution``."""
+    def size(self) -> tuple[int, int]:
+        """``(height, width)`` of the task's input."""
+        return size_of(self.resolution)
+
+    @property
+    def stored_resolution(self) -> int | tuple[int, int]:
+        """The size images are kept at: ``cache_resolution`` or else ``resolution``."""
         return self.cache_resolution or self.resolution
+
+
+def size_of(resolution: int | tuple[int, int]) -> tuple[int, int]:
+    """``(height, width)`` of a resolution given as one side length or as a pair."""
+    if isinstance(resolution, int):
+        return resolution, resolution
+    height, width = resolution
+    return int(height), int(width)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"WIDTHxHEIGHT"`` (as image sizes are usually written, ``512x256``) -> ``(height, width)``."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.strip().isdigit() or not height.strip().isdigit() or not int(width) or not int(height):
+        raise ValueError(f"expected WIDTHxHEIGHT with positive integers, e.g. 512x256 (got '{text}')")
+    return int(height), int(width)
 
 
 @dataclass(frozen=True)
@@ -164,8 +216,12 @@ class MethodSpec:
     hparams: Mapping[str, Any]
     description: str = ""
     hparam_help: Mapping[str, str] = field(default_factory=dict)
+    kinds: tuple[str, ...] = ("classification",)  # the task kinds (TASK_KINDS) the method can train on
 
     def __post_init__(self):
+        unknown = [kind for kind in self.kinds if kind not in TASK_KINDS]
+        if unknown or not self.kinds:
+            raise ValueError(f"method '{self.name}': kinds must name some of {TASK_KINDS} (got {self.kinds})")
         if self.setting not in SETTINGS:
             raise ValueError(f"method '{self.name}': setting must be one of {SETTINGS}, not '{self.setting}'")
         if self.setting == "source-free" and any("source" in p.inputs for p in self.phases[1:]):
@@ -174,12 +230,30 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """``function`` names ``"module:function(predictions, labels, num_classes) -> float"``."""
+    """A metric of the tasks of ``kinds``.
+
+    With ``input="labels"``, ``function`` names ``"module:function(predictions, labels, num_classes)
+    -> float"`` on predicted and true class indices. With ``input="confusion"`` it names
+    ``"module:function(confusion) -> float"`` on the ``(K, K)`` int64 confusion matrix (rows true
+    classes, columns predicted; ignored pixels left out), which the runner accumulates batch by batch
+    on the device, so that dense predictions never have to be kept.
+    """
 
     name: str
     function: str
     description: str = ""
     higher_is_better: bool = True
+    input: str = "labels"
+    kinds: tuple[str, ...] = ("classification",)
+
+    def __post_init__(self):
+        if self.input not in ("labels", "confusion"):
+            raise ValueError(f"metric '{self.name}': input must be 'labels' or 'confusion', not '{self.input}'")
+        if self.input == "labels" and "segmentation" in self.kinds:
+            raise ValueError(f"metric '{self.name}': segmentation metrics take the confusion matrix (input='confusion')")
+        unknown = [kind for kind in self.kinds if kind not in TASK_KINDS]
+        if unknown or not self.kinds:
+            raise ValueError(f"metric '{self.name}': kinds must name some of {TASK_KINDS} (got {self.kinds})")
 
 
 def cells_of(keys, values) -> dict[str, tuple[float, float | None]]:
@@ -249,7 +323,8 @@ class ReportedTable:
 class SuiteSpec:
     """A leaderboard: the tasks that form its columns and the seed tables it is compared with.
 
-    ``metric`` names the stored metric its cells show (a key of a run's metrics, e.g. ``accuracy``).
+    ``metric`` names the stored metric its cells show (a key of a run's metrics, e.g. ``accuracy``);
+    ``task_metrics`` names another one for some columns (SYNTHIA -> Cityscapes reports ``miou13``).
     """
 
     name: str
@@ -258,3 +333,8 @@ class SuiteSpec:
     tables: tuple[ReportedTable, ...] = ()
     metric: str = "accuracy"
     description: str = ""
+    task_metrics: Mapping[str, str] = field(default_factory=dict)
+
+    def metric_of(self, task: str) -> str:
+        """The stored metric the column of ``task`` shows."""
+        return self.task_metrics.get(task, self.metric)

@@ -32,6 +32,14 @@ layers, the shared ``mlp``) on the bottleneck features is trained through the gr
 layer, with DANN's coefficient schedule, weighted by ``feature_weight``. ``cycada-pixel`` has no
 feature discriminator and never looks at target images in this phase. ``predict`` is the task model.
 
+Segmentation (both names run on segmentation tasks, as the paper's GTA5 -> Cityscapes experiments
+do): f_s and the task model are the task's segmentation network, every cross-entropy is per pixel
+(ignored pixels count for nothing) and the semantic-consistency loss compares f_s's label maps of
+the originals and of their translations. The feature level then aligns the task model's softmax
+outputs with a fully convolutional PatchGAN-shaped discriminator (one domain score per patch,
+``discriminator_width``/``discriminator_layers``) through the GRL: udabench's choice, after
+AdaptSegNet's output-space alignment; the paper's segmentation experiments align FCN features.
+
 The generators end in tanh, mapped to the task's normalised space (``tanh_to_task``: the identity
 under the mean 0.5 / std 0.5 of the digit and sign tasks). They map C channels to C channels:
 both domains arrive at the task's protocol (same resolution and channel count).
@@ -81,101 +89,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, TaskModel, frozen, grl_coefficient, mlp, reverse_gradient, schedule_lr, sgd,
-                             source_step, tanh_to_task)
+from udabench.method import (Method, frozen, grl_coefficient, mlp, reverse_gradient, schedule_lr, sgd,
+                             source_step, tanh_to_task, task_loss, task_model)
+from udabench.translation import Generator, lsgan_loss, patch_discriminator
 
 SNAPSHOT_IMAGES = 8
-
-
-def _init_weights(module: nn.Module) -> None:
-    """CycleGAN's initialisation: N(0, 0.02) convolution weights, zero biases."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-
-
-class ResidualBlock(nn.Module):
-    """x + (pad, conv3, instance norm, ReLU, pad, conv3, instance norm)."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3), nn.InstanceNorm2d(width), nn.ReLU(inplace=True),
-            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3), nn.InstanceNorm2d(width),
-        )
-
-    def forward(self, x):
-        return x + self.body(x)
-
-
-class Generator(nn.Module):
-    """A ResNet-style image translator from ``channels`` to ``channels`` channels, same size, tanh output.
-
-    7x7 stem, ``downsamplings`` stride-2 convolutions (doubling the width), ``blocks`` residual blocks,
-    as many stride-2 transposed convolutions back to the input's exact size, a 7x7 convolution, tanh.
-    """
-
-    def __init__(self, channels: int, width: int, blocks: int, downsamplings: int):
-        super().__init__()
-        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(channels, width, 7),
-                                  nn.InstanceNorm2d(width), nn.ReLU(inplace=True))
-        self.down = nn.ModuleList()
-        self.up = nn.ModuleList()
-        self.up_norm = nn.ModuleList()
-        for index in range(downsamplings):
-            narrow, wide = width * 2 ** index, width * 2 ** (index + 1)
-            self.down.append(nn.Sequential(nn.Conv2d(narrow, wide, 3, stride=2, padding=1),
-                                           nn.InstanceNorm2d(wide), nn.ReLU(inplace=True)))
-            self.up.insert(0, nn.ConvTranspose2d(wide, narrow, 3, stride=2, padding=1))
-            self.up_norm.insert(0, nn.Sequential(nn.InstanceNorm2d(narrow), nn.ReLU(inplace=True)))
-        self.blocks = nn.Sequential(*[ResidualBlock(width * 2 ** downsamplings) for _ in range(blocks)])
-        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width, channels, 7), nn.Tanh())
-        self.apply(_init_weights)
-
-    def forward(self, x):
-        h = self.stem(x)
-        sizes = []
-        for down in self.down:
-            sizes.append(h.shape[-2:])
-            h = down(h)
-        h = self.blocks(h)
-        for up, norm, size in zip(self.up, self.up_norm, reversed(sizes)):
-            h = norm(up(h, output_size=size))  # output_size undoes odd sizes (28 -> 14 -> 7 -> 14 -> 28)
-        return self.head(h)
-
-
-def patch_discriminator(channels: int, width: int, layers: int, resolution: int) -> nn.Sequential:
-    """PatchGAN: one real/fake score per overlapping patch, no sigmoid (LSGAN).
-
-    ``layers`` stride-2 4x4 convolutions (the first without normalisation), then two stride-1 4x4
-    convolutions, the last giving one channel. Stride-2 layers are dropped while the map entering the
-    stride-1 part would be smaller than 3 px, so that instance norm always sees several positions.
-    """
-    size = resolution
-    kept = 0
-    while kept < layers and size // 2 >= 3:
-        size //= 2
-        kept += 1
-    kept = max(kept, 1)
-    modules: list[nn.Module] = [nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
-    current = width
-    for index in range(1, kept):
-        wider = width * min(2 ** index, 8)
-        modules += [nn.Conv2d(current, wider, 4, stride=2, padding=1), nn.InstanceNorm2d(wider),
-                    nn.LeakyReLU(0.2, inplace=True)]
-        current = wider
-    wider = width * min(2 ** kept, 8)
-    modules += [nn.Conv2d(current, wider, 4, stride=1, padding=1), nn.InstanceNorm2d(wider),
-                nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(wider, 1, 4, stride=1, padding=1)]
-    discriminator = nn.Sequential(*modules)
-    discriminator.apply(_init_weights)
-    return discriminator
-
-
-def lsgan_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
-    """Least-squares GAN loss: mean (score - 1)^2 for ``real``, mean score^2 otherwise."""
-    return ((scores - 1.0) ** 2).mean() if real else (scores ** 2).mean()
 
 
 class CyCADA(Method):
@@ -184,11 +102,8 @@ class CyCADA(Method):
         hp = self.hparams
         channels = context.in_channels
 
-        def task_model():
-            return TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
-
-        self.model = task_model()  # the source classifier f_s
-        self.task_model = task_model()
+        self.model = task_model(context, hp)  # the source classifier f_s
+        self.task_model = task_model(context, hp)
         self.generator_st = Generator(channels, hp["generator_width"], hp["generator_blocks"],
                                       hp["generator_downsamplings"])
         self.generator_ts = Generator(channels, hp["generator_width"], hp["generator_blocks"],
@@ -200,7 +115,11 @@ class CyCADA(Method):
         self.discriminator_s = patch_discriminator(channels, hp["discriminator_width"], hp["discriminator_layers"],
                                                    context.resolution)
         self.feature_level = "feature_weight" in hp  # only the ``cycada`` spec has the feature settings
-        if self.feature_level:
+        if self.feature_level and context.dense:
+            # Segmentation: align the softmax outputs, one score per patch (AdaptSegNet's output space).
+            self.feature_discriminator = patch_discriminator(context.num_classes, hp["discriminator_width"],
+                                                             hp["discriminator_layers"], context.resolution)
+        elif self.feature_level:
             width = hp["discriminator_dim"]
             self.feature_discriminator = mlp([self.task_model.out_features, width, width, 1])
         else:
@@ -278,8 +197,8 @@ class CyCADA(Method):
         with torch.no_grad():
             source_labels = self.model(source_x).argmax(1) if source_y is None else source_y
             target_labels = self.model(target_x).argmax(1)
-        return (F.cross_entropy(self.model(translated_source), source_labels)
-                + F.cross_entropy(self.model(translated_target), target_labels))
+        return (task_loss(self.model(translated_source), source_labels)
+                + task_loss(self.model(translated_target), target_labels))
 
     def generator_losses(self, source_x, target_x, source_y=None):
         """The generators' loss terms on one pair of batches, and the two translations.
@@ -338,11 +257,22 @@ class CyCADA(Method):
         n_source = translated.shape[0]
         logs = {}
         if self.feature_discriminator is None:
-            class_loss = F.cross_entropy(self.task_model(translated), batch.source_y)
+            class_loss = task_loss(self.task_model(translated), batch.source_y)
             loss = class_loss
+        elif self.context.dense:
+            logits = self.task_model(torch.cat([translated, batch.target_x]))
+            class_loss = task_loss(logits[:n_source], batch.source_y)
+            coefficient = grl_coefficient(progress, hp["grl_gamma"])
+            domain_logits = self.feature_discriminator(reverse_gradient(logits.softmax(1), coefficient))
+            domain_labels = torch.zeros_like(domain_logits)
+            domain_labels[:n_source] = 1.0
+            domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+            loss = class_loss + hp["feature_weight"] * domain_loss
+            logs["domain_loss"] = domain_loss.detach()
+            logs["domain_accuracy"] = ((domain_logits > 0).float() == domain_labels).float().mean().detach()
         else:
             features = self.task_model.features(torch.cat([translated, batch.target_x]))
-            class_loss = F.cross_entropy(self.task_model.head(features[:n_source]), batch.source_y)
+            class_loss = task_loss(self.task_model.head(features[:n_source]), batch.source_y)
             coefficient = grl_coefficient(progress, hp["grl_gamma"])
             domain_logits = self.feature_discriminator(reverse_gradient(features, coefficient)).squeeze(1)
             domain_labels = torch.cat([torch.ones(n_source, device=features.device),
@@ -358,6 +288,9 @@ class CyCADA(Method):
 
     def predict(self, x):
         return self.task_model(x)
+
+    def translate(self, x):
+        return self.generator_st(x) if self.phase in ("translate", "task") else None
 
     # --- images ------------------------------------------------------------------------------
 

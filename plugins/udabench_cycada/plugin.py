@@ -79,6 +79,7 @@ def udabench_methods():
             hparam_help=dict(PIXEL_HELP),
             description="CyCADA pixel level: source classifier, CycleGAN with a semantic-consistency loss, "
                         "task model trained on source translated to the target style (Hoffman et al. 2018)",
+            kinds=("classification", "segmentation"),
         ),
         MethodSpec(
             name="cycada",
@@ -89,5 +90,6 @@ def udabench_methods():
             hparam_help={**PIXEL_HELP, **FEATURE_HELP},
             description="CyCADA pixel+feat: cycada-pixel plus feature-level adversarial alignment of translated "
                         "source and target in the task phase (Hoffman et al. 2018)",
+            kinds=("classification", "segmentation"),
         ),
     ]

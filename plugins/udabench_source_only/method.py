@@ -1,14 +1,12 @@
 """Source-only training: cross-entropy on source batches, the shared SGD recipe."""
 
-from udabench.method import Method, TaskModel, sgd, source_step
+from udabench.method import Method, sgd, source_step, task_model
 
 
 class SourceOnly(Method):
     def __init__(self, context):
         super().__init__(context)
-        self.model = TaskModel(context.make_backbone(), context.num_classes,
-                               self.hparams["bottleneck_dim"], self.hparams["dropout"],
-                               batch_norm=self.hparams["bottleneck_bn"])
+        self.model = task_model(context, self.hparams)
 
     def begin_phase(self, phase, steps):
         self.steps = steps

@@ -20,5 +20,6 @@ def udabench_methods():
                                  "methods; false: no statistics that a source-only model would carry over)",
             },
             description="task model trained on labelled source only: the floor of every table",
+            kinds=("classification", "segmentation"),
         )
     ]

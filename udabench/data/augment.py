@@ -28,6 +28,8 @@ AUGMENTATIONS = {
     "random_resized_crop": "a random box of 8-100% of the image area, aspect 3/4-4/3, resized to the input size",
     "hflip": "mirror left-right with probability 1/2",
 }
+# The augmentations that move label maps with their images (segmentation tasks).
+DENSE_AUGMENTATIONS = ("hflip",)
 SCALE = (0.08, 1.0)
 RATIO = (3.0 / 4.0, 4.0 / 3.0)
 TRIES = 10
@@ -38,6 +40,11 @@ def check(task) -> None:
     for name in task.augment:
         if name not in AUGMENTATIONS:
             raise unknown_name_error(f"augmentation of task '{task.name}'", name, AUGMENTATIONS)
+        if task.kind == "segmentation" and name not in DENSE_AUGMENTATIONS:
+            raise UdabenchError(f"task '{task.name}': augmentation '{name}' does not apply to label maps "
+                                f"(segmentation tasks take {', '.join(DENSE_AUGMENTATIONS)})")
+    if task.kind == "segmentation":
+        return
     if task.stored_resolution < task.resolution:
         raise UdabenchError(f"task '{task.name}': cache_resolution {task.stored_resolution} is smaller than its "
                             f"input resolution {task.resolution}")
@@ -48,13 +55,17 @@ def augment_seed(seed: int) -> int:
     return int.from_bytes(hashlib.sha256(f"udabench-augment:{seed}".encode()).digest()[:8], "big") >> 1
 
 
-def center_crop(images, size: int):
-    """The centre ``size`` x ``size`` crop of a batch ``(N, C, H, W)`` (a view; no copy when H = W = size)."""
+def center_crop(images, size: int | tuple[int, int]):
+    """The centre crop of a batch ``(N, C, H, W)`` to ``size`` (one side, or ``(height, width)``):
+    a view, with no copy when the batch already has that size."""
+    from udabench.specs import size_of
+
+    crop_height, crop_width = size_of(size)
     height, width = images.shape[-2:]
-    if height == size and width == size:
+    if height == crop_height and width == crop_width:
         return images
-    top, left = (height - size) // 2, (width - size) // 2
-    return images[..., top:top + size, left:left + size]
+    top, left = (height - crop_height) // 2, (width - crop_width) // 2
+    return images[..., top:top + crop_height, left:left + crop_width]
 
 
 def random_resized_boxes(n: int, height: int, width: int, generator):
@@ -91,7 +102,7 @@ def random_resized_boxes(n: int, height: int, width: int, generator):
 class Augmenter:
     """Applies a task's ``augment`` list to uint8 training batches; returns float batches at ``size``."""
 
-    def __init__(self, names, size: int, seed: int):
+    def __init__(self, names, size: int | tuple[int, int], seed: int):
         import torch
 
         self.names = tuple(names)
@@ -104,12 +115,21 @@ class Augmenter:
     def __bool__(self) -> bool:
         return bool(self.names)
 
-    def __call__(self, images):
+    def __call__(self, images, label_maps=None):
+        """The augmented batch; with ``label_maps`` ``(N, H, W)`` (segmentation), ``(images, label_maps)``
+        with each map flipped as its image is."""
         import torch
         import torch.nn.functional as F
 
         n, _, height, width = images.shape
         flip = (torch.rand(n, generator=self.generator) < 0.5) if "hflip" in self.names else None
+        if label_maps is not None:
+            images = images.float()
+            if flip is not None:
+                flip = flip.to(images.device)
+                images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
+                label_maps = torch.where(flip.view(-1, 1, 1), label_maps.flip(-1), label_maps)
+            return images, label_maps
         if "random_resized_crop" not in self.names:
             images = center_crop(images, self.size).float()
             if flip is not None:

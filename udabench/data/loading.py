@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from udabench.errors import UdabenchError
-from udabench.specs import DatasetSpec, TaskSpec, load_object, takes_keyword
+from udabench.specs import IGNORE_LABEL, DatasetSpec, TaskSpec, load_object, size_of, takes_keyword
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # How far a split's images may be upsampled before the task cannot honestly use them.
@@ -47,7 +47,8 @@ class DataSource:
 
 @dataclass
 class DomainSplit:
-    """One split of one domain: uint8 images ``(N, C, H, W)`` at task resolution and int64 labels."""
+    """One split of one domain: uint8 images ``(N, C, H, W)`` at task resolution, and labels: int64
+    ``(N,)`` class indices, or for a segmentation task uint8 ``(N, H, W)`` label maps."""
 
     images: "object"
     labels: "object"
@@ -138,7 +139,8 @@ def _load_hf_split(spec: DatasetSpec, source: DataSource, split: str):
     return loaded[split]
 
 
-def _decode(spec: DatasetSpec, source: DataSource, split: str, progress: bool, size: int | None = None):
+def _decode(spec: DatasetSpec, source: DataSource, split: str, progress: bool,
+            size: int | tuple[int, int] | None = None):
     """Decoded images as a list of uint8 HWC numpy arrays, and the labels as a numpy array.
 
     An archive reader that takes a ``size`` keyword gets ``size`` (the side length the task keeps
@@ -149,9 +151,10 @@ def _decode(spec: DatasetSpec, source: DataSource, split: str, progress: bool, s
 
     if source.kind == "archive":
         loader = load_object(spec.local_loader)
+        keywords = {"progress": progress} if takes_keyword(loader, "progress") else {}
         if size is not None and takes_keyword(loader, "size"):
-            return loader(Path(source.location), split, size=size)
-        return loader(Path(source.location), split)
+            keywords["size"] = size
+        return loader(Path(source.location), split, **keywords)
     if source.kind == "generated":
         return load_object(spec.generator)(split)
 
@@ -204,34 +207,92 @@ def _to_array(image, spec, source, split, index):
     )
 
 
-def to_protocol(images, resolution: int, channels: int, where: str):
-    """Stack decoded HWC uint8 arrays into one ``(N, channels, resolution, resolution)`` uint8 tensor."""
+def to_protocol(images, resolution: int | tuple[int, int], channels: int, where: str):
+    """Stack decoded HWC uint8 arrays into one ``(N, channels, height, width)`` uint8 tensor at
+    ``resolution`` (one side length, or ``(height, width)``)."""
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     if not images:
         raise UdabenchError(f"{where} holds no images")
-    smallest = min(min(a.shape[0], a.shape[1]) for a in images)
-    if smallest * MAX_UPSCALE < resolution:
+    height, width = size_of(resolution)
+    smallest = min(images, key=lambda a: min(a.shape[0] / height, a.shape[1] / width))
+    if min(smallest.shape[0] / height, smallest.shape[1] / width) * MAX_UPSCALE < 1:
         raise UdabenchError(
-            f"{where} has images of {smallest} px, too small for the task's {resolution}x{resolution} "
-            f"input (at most {MAX_UPSCALE}x upsampling)"
+            f"{where} has images of {smallest.shape[1]}x{smallest.shape[0]} px, too small for the task's "
+            f"{width}x{height} input (at most {MAX_UPSCALE}x upsampling)"
         )
     groups: dict[tuple, list[int]] = {}
     for index, array in enumerate(images):
         groups.setdefault(array.shape, []).append(index)
-    out = torch.empty((len(images), channels, resolution, resolution), dtype=torch.uint8)
+    out = torch.empty((len(images), channels, height, width), dtype=torch.uint8)
     for shape, indices in groups.items():
         batch = torch.from_numpy(np.stack([images[i] for i in indices])).permute(0, 3, 1, 2)
         if batch.shape[1] != channels:
             batch = _convert_channels(batch, channels)
-        if shape[0] != resolution or shape[1] != resolution:
-            resized = F.interpolate(batch.float(), size=(resolution, resolution), mode="bilinear",
+        if shape[0] != height or shape[1] != width:
+            resized = F.interpolate(batch.float(), size=(height, width), mode="bilinear",
                                     antialias=True, align_corners=False)
             batch = resized.round().clamp(0, 255).to(torch.uint8)
         out[torch.as_tensor(indices)] = batch
     return out
+
+
+def label_maps_to_protocol(label_maps, images, resolution: tuple[int, int], mapping, where: str):
+    """Stack ``(H, W)`` label maps into one uint8 ``(N, height, width)`` tensor in the task's label space.
+
+    Each map must have its image's size; maps are resized with nearest neighbours (labels never blend)
+    and their dataset class indices translated by ``mapping`` (256 entries, ``IGNORE_LABEL`` for
+    classes the task leaves out).
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    if len(label_maps) != len(images):
+        raise UdabenchError(f"{where}: {len(images)} images but {len(label_maps)} label maps")
+    height, width = size_of(resolution)
+    out = torch.empty((len(label_maps), height, width), dtype=torch.uint8)
+    for index, (label_map, image) in enumerate(zip(label_maps, images)):
+        label_map = np.asarray(label_map)
+        if label_map.ndim != 2 or label_map.shape != image.shape[:2]:
+            raise UdabenchError(f"{where}: image {index} is {image.shape[1]}x{image.shape[0]} px but its label "
+                                f"map is {'x'.join(map(str, label_map.shape[::-1]))}")
+        tensor = torch.from_numpy(mapping[label_map.astype(np.int64)])
+        if tensor.shape != (height, width):
+            tensor = F.interpolate(tensor[None, None].float(), size=(height, width), mode="nearest")[0, 0]
+        out[index] = tensor.to(torch.uint8)
+    return out
+
+
+def class_mapping(dataset_classes, task_classes, where: str):
+    """A lookup table from a dataset's class indices (and ``IGNORE_LABEL``) to a task's: by class name.
+
+    Indices that are neither a class of the dataset nor ``IGNORE_LABEL`` are caught by
+    :func:`check_label_maps` first.
+    """
+    import numpy as np
+
+    task_index = {name: index for index, name in enumerate(task_classes)}
+    if not set(dataset_classes) & set(task_index):
+        raise UdabenchError(f"{where}: the dataset shares no class with the task ({', '.join(task_classes)})")
+    table = np.full(256, IGNORE_LABEL, dtype=np.uint8)
+    for index, name in enumerate(dataset_classes):
+        table[index] = task_index.get(name, IGNORE_LABEL)
+    return table
+
+
+def check_label_maps(label_maps, num_classes: int, where: str) -> None:
+    """Every pixel's label is a class index of the dataset or ``IGNORE_LABEL``."""
+    import numpy as np
+
+    for index, label_map in enumerate(label_maps):
+        label_map = np.asarray(label_map)
+        bad = (label_map >= num_classes) & (label_map != IGNORE_LABEL) | (label_map < 0)
+        if bad.any():
+            raise UdabenchError(f"{where}: label map {index} holds label {int(label_map[bad][0])}, outside the "
+                                f"dataset's {num_classes} classes (0..{num_classes - 1}, {IGNORE_LABEL} = ignore)")
 
 
 def _convert_channels(batch, channels: int):
@@ -251,6 +312,8 @@ def load_split(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec
 
     where = f"{source.describe()} split '{split}'"
     resolution = task.stored_resolution
+    if task.kind == "segmentation":
+        return _load_segmentation_split(spec, source, split, task, progress, where)
     images, labels = _decode(spec, source, split, progress, resolution)
     if len(images) != len(labels):
         raise UdabenchError(f"{where}: {len(images)} images but {len(labels)} labels")
@@ -261,3 +324,19 @@ def load_split(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec
         )
     tensor = to_protocol(images, resolution, task.channels, where)
     return DomainSplit(tensor, torch.from_numpy(labels), spec.num_classes, source, split)
+
+
+def _load_segmentation_split(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec,
+                             progress: bool, where: str) -> DomainSplit:
+    """A segmentation split: images and label maps at the task's ``(height, width)``, labels in the
+    task's classes (``task.classes``, else the dataset's own)."""
+    if source.kind not in ("archive", "generated"):
+        raise UdabenchError(f"{where}: segmentation data is read from its official folder layout; "
+                            f"pass --data {spec.name}=PATH (see 'udabench list datasets')")
+    images, label_maps = _decode(spec, source, split, progress, size_of(task.resolution))
+    check_label_maps(label_maps, spec.num_classes, where)
+    classes = task.classes or spec.classes
+    mapping = class_mapping(spec.classes, classes, where)
+    labels = label_maps_to_protocol(label_maps, images, task.resolution, mapping, where)
+    tensor = to_protocol(images, task.resolution, task.channels, where)
+    return DomainSplit(tensor, labels, len(classes), source, split)

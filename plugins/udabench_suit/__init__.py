@@ -1,0 +1,1 @@
+"""SUIT: one-way image translation with semantic and content losses, for segmentation and classification."""
