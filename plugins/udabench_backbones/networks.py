@@ -101,8 +101,8 @@ def timm_model(in_channels: int, resolution: int, model: str, weights: str = "no
     return network
 
 
-def _pretrained_timm(name: str, in_channels: int) -> nn.Module:
-    """``timm.create_model(name, pretrained=True)``; an unreachable source is a one-line error."""
+def _pretrained_timm(name: str, in_channels: int, **options) -> nn.Module:
+    """``timm.create_model(name, pretrained=True, **options)``; an unreachable source is a one-line error."""
     import timm
 
     config = timm.models.get_pretrained_cfg(name)
@@ -115,7 +115,7 @@ def _pretrained_timm(name: str, in_channels: int) -> nn.Module:
     for logger in loggers:
         logger.setLevel(logging.ERROR)
     try:
-        network = timm.create_model(name, pretrained=True, num_classes=0, in_chans=in_channels)
+        network = timm.create_model(name, pretrained=True, num_classes=0, in_chans=in_channels, **options)
     except Exception as exc:
         lines = str(exc).strip().splitlines()
         detail = f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__

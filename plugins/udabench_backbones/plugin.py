@@ -18,4 +18,13 @@ def udabench_backbones():
         BackboneSpec("timm:", "udabench_backbones.networks:timm_model",
                      "any timm model by name, e.g. timm:resnet50 or timm:resnet50.tv_in1k; initialised "
                      "as the weights hyperparameter says (random by default, ImageNet on Office-31)"),
+        BackboneSpec("fcn8s-vgg16", "udabench_backbones.segmentation:fcn8s_vgg16",
+                     "FCN-8s (Long et al. 2015, at-once) on VGG16 with fc6/fc7 as 7x7x4096/1x1x4096 convs; "
+                     "the FCN8s-VGG16 rows (SourceOnly, CyCADA, SUIT, Label2Image-DA) of the segmentation tables"),
+        BackboneSpec("deeplabv2", "udabench_backbones.segmentation:deeplabv2_resnet101",
+                     "DeepLab-v2 on ResNet-101 as in AdaptSegNet (output stride 8, ASPP of 3x3 convs at rates "
+                     "6/12/18/24 summed); the Deeplab-v2 rows (SourceOnly, SUIT, Label2Image-DA) of the tables"),
+        BackboneSpec("deeplabv3", "udabench_backbones.segmentation:deeplabv3_resnet101",
+                     "DeepLab-v3 on ResNet-101 (output stride 8, ASPP 1x1 + 3x3 at 12/24/36 + image pooling, "
+                     "256 channels with BN); the Deeplab-v3 rows of SUIT's transplant table"),
     ]
