@@ -457,3 +457,29 @@ def test_plot_without_matplotlib_names_the_extra(store, tmp_path, capsys, monkey
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     code = main(["plot", "--suite", "digits", "--store", str(store.path), "--out", str(tmp_path / "p.png")])
     assert code == 2 and "pip install 'udabench[plot]'" in capsys.readouterr().err
+
+
+def test_segmentation_board_shows_miou_and_miou13_beside_the_papers(tmp_path, registry, capsys):
+    """SUIT on both segmentation tasks: mIoU on GTA5 -> Cityscapes, the 13-class mIoU on SYNTHIA's."""
+    store = Store(tmp_path / "seg.sqlite")
+    for run_id, task, miou, miou13 in (("suitgta50000", "gta5-cityscapes", 0.40, None),
+                                       ("suitsyn00000", "synthia-cityscapes", 0.30, 0.45)):
+        point = {"phase": "adapt", "step": 100, "miou": miou, "pixel_accuracy": 0.8, "source_miou": 0.7,
+                 "entropy": 0.5, "snd": 1.0, **({"miou13": miou13} if miou13 is not None else {})}
+        config = {"steps": 100, "phase_steps": {"source": 100, "adapt": 100}, "batch_size": 8,
+                  "backbone": "fcn8s-vgg16", "hparams": defaults(registry, "suit", task), "data": {}}
+        result = SimpleNamespace(
+            run_id=run_id, key=run_id * 4, method="suit", task=task, seed=0, status="ok", error=None,
+            config=config, metrics={k: v for k, v in point.items() if k not in ("phase", "step", "entropy", "snd")},
+            timings={"total_s": 1.0}, history=[], device="cuda:0",
+            details={"evaluations": [point], "selection": selections([point], "miou"), "data": {}})
+        store.save(result, {"udabench": "0.1.0"}, "0" * 40, None)
+    code, out, _ = cli(capsys, "leaderboard", "--suite", "segmentation", "--store", store.path)
+    assert code == 0
+    reproduced = [line for line in out.splitlines() if "| suit " in line and "reproduced" in line]
+    assert len(reproduced) == 1
+    cells = [cell.strip() for cell in reproduced[0].strip("|").split("|")]
+    assert cells[-2].startswith("**40.0") and "paper 38.9 (+1.1)" in cells[-2]  # FCN8s row of SUIT's table
+    assert cells[-1].startswith("**45.0")  # miou13, not the 16-class 30.0
+    assert "paper" not in cells[-1]  # the papers give SYNTHIA numbers for DeepLab rows only, not FCN8s
+    assert "miou (miou13 on synthia-cityscapes)" in out

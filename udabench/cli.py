@@ -447,9 +447,10 @@ def cmd_results(args) -> int:
     from tabulate import tabulate
 
     rows = [[r["run_id"], r["method"], r["task"], r["seed"], r["status"],
-             _fmt(r["metrics"].get("accuracy")), _fmt(r["metrics"].get("source_accuracy")),
+             _fmt(r["metrics"].get("accuracy", r["metrics"].get("miou"))),
+             _fmt(r["metrics"].get("source_accuracy", r["metrics"].get("source_miou"))),
              r["config"].get("steps"), r["device"], r["created_at"]] for r in records]
-    print(tabulate(rows, headers=["run", "method", "task", "seed", "status", "target acc", "source acc",
+    print(tabulate(rows, headers=["run", "method", "task", "seed", "status", "target acc/mIoU", "source acc/mIoU",
                                   "steps", "device", "created"], tablefmt="github"))
     print(f"{len(records)} run(s) in {store.path}", file=sys.stderr)
     return 0

@@ -354,8 +354,10 @@ def build(suite: SuiteSpec, entries: Sequence[dict[str, Any]], rule_name: str, r
     def reported_for(variant: Variant, task: str):
         candidates = [row for _, row in paper_rows if row.udabench_method == variant.method and task in row.cells]
         used_backbones = {_norm(b) for b in backbones[variant]}
-        matching = [row for row in candidates if _norm(row.backbone) in used_backbones]
-        pick = (matching or candidates or [None])[0]
+        # "ResNet-50" matches timm:resnet50; a paper row of another network is no comparison.
+        matching = [row for row in candidates if any(_norm(row.backbone) in used for used in used_backbones)]
+        unnamed = [row for row in candidates if not row.backbone]
+        pick = (matching or unnamed or [None])[0]
         return pick.cells[task] if pick is not None else None
 
     def reproduced_row(variant: Variant) -> Row:
@@ -448,7 +450,7 @@ def _footer(suite, rule, runs, considered, no_points, no_metric, duplicates, reg
     lines = [
         f"Selection rule `{rule.name}`{mark}: {rule.description}.",
         f"Reproduced cells: mean ± sample standard deviation over seeds (n = number of seeds) of target test "
-        f"{suite.metric} in %, at the evaluation point the rule picks; \"paper X (+d)\": the number the paper "
+        f"{suite.metric_label} in %, at the evaluation point the rule picks; \"paper X (+d)\": the number the paper "
         f"reports for that method and task, and the difference in points; bold: best reproduced mean of its "
         f"task. Rows marked reported hold the papers' numbers alone; {EMPTY}: no number.",
     ]
@@ -717,7 +719,7 @@ def publication(board: Board) -> str:
     suite = board.suite
     rule = board.rule
     mark = f" {ORACLE_MARK}" if rule.uses_target_labels else ""
-    intro = (f"Target test {suite.metric} (%) of the runs stored with udabench on the tasks of the `{suite.name}` "
+    intro = (f"Target test {suite.metric_label} (%) of the runs stored with udabench on the tasks of the `{suite.name}` "
              f"suite ({', '.join(suite.tasks)}): mean ± standard deviation over seeds of the number the "
              f"model-selection rule `{rule.name}`{mark} picks from each run, under the matching rows of the papers' "
              f"tables, which follow for reference. The runs behind it are listed in `{export_name(suite)}`; "

@@ -338,3 +338,9 @@ class SuiteSpec:
     def metric_of(self, task: str) -> str:
         """The stored metric the column of ``task`` shows."""
         return self.task_metrics.get(task, self.metric)
+
+    @property
+    def metric_label(self) -> str:
+        """The metric as a table's notes name it, with the columns that show another one."""
+        others = ", ".join(f"{metric} on {task}" for task, metric in self.task_metrics.items())
+        return f"{self.metric} ({others})" if others else self.metric
