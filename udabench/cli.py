@@ -325,6 +325,13 @@ def cmd_sweep(args) -> int:
     registry = load_registry()
     jobs = expand(config, registry)
     store = Store(args.store)
+    for job in jobs:  # --set generator_from=RUN: the run's key names the full key of RUN
+        if job.request.overrides.get("generator_from", "none") != "none":
+            from udabench.jobs import resolve_stored_runs
+            from udabench.runner import prepare
+
+            resolve_stored_runs(job.request, store)
+            job.key = prepare(registry, job.request).key
     state = plan(jobs, store, args.retry_failed)
     print(f"sweep{' ' + config.name if config.name else ''}: {len(jobs)} runs: {len(state.done)} already stored, "
           f"{len(state.failed)} stored as failed (not retried; --retry-failed), {len(state.pending)} to run",

@@ -72,10 +72,10 @@ _LABEL2IMAGE_ROWS = [
     ("SourceOnly", "", "source-only", FCN, 26.4), ("FCNWild", "[42]", None, FCN, 27.1),
     ("CDA", "[154]", None, FCN, 28.9), ("MCD", "[109]", None, FCN, 28.8),
     ("CyCADA pixel-only", "[41]", "cycada-pixel", FCN, 34.8), ("CyCADA", "[41]", "cycada", FCN, 35.4),
-    ("Label2Image-DA", "", "label2image", FCN, 37.5),
+    ("Label2Image-DA", "", "label2image-seg", FCN, 37.5),
     ("SourceOnly", "", "source-only", DEEPLAB_V2, 34.2), ("CycleGAN", "[159]", None, DEEPLAB_V2, 41.0),
     ("OutputSpaceAdapt", "[128]", None, DEEPLAB_V2, 41.4), ("DLOW", "[32]", None, DEEPLAB_V2, 42.3),
-    ("Label2Image-DA", "", "label2image", DEEPLAB_V2, 43.8),
+    ("Label2Image-DA", "", "label2image-seg", DEEPLAB_V2, 43.8),
 ]
 
 LABEL2IMAGE_TABLE = _sideways_table(
