@@ -191,8 +191,12 @@ def test_suites_are_registered_by_their_plugins(registry, capsys):
                                                                "label2image-segmentation"]
     assert suites["office31"].tasks[0] == "office31-a-w" and len(suites["office31"].tasks) == 6
     segmentation_rows = [row for table in suites["segmentation"].tables for row in table.rows]
-    assert {"source-only", "cycada", "cycada-pixel", "label2image", "suit", "suit-avgw"} == {
+    assert {"source-only", "cycada", "cycada-pixel", "label2image-seg", "suit", "suit-avgw"} == {
         row.udabench_method for row in segmentation_rows} - {None}
+    registry = load_registry(warn=False)
+    for row in segmentation_rows:  # every method a segmentation row names trains on segmentation tasks
+        if row.udabench_method:
+            assert "segmentation" in registry.get("methods", row.udabench_method).kinds
     code, out, _ = cli(capsys, "list", "suites")
     line = next(line for line in out.splitlines() if line.startswith("| office31"))
     assert "office31-a-w" in line and "3cgan-office31" in line and "udabench" in line

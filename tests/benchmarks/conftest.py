@@ -1,4 +1,4 @@
-"""Collects the rates of the benchmarks (steps/s, sweep runs/s) and prints their ratios after the run."""
+"""Collects the rates of the benchmarks (steps/s, sweep runs/s, images/s) and prints their ratios after the run."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 _STEP_RATES = pytest.StashKey[dict]()
 _SWEEP_RATES = pytest.StashKey[dict]()
+_SEGMENTATION_RATES = pytest.StashKey[dict]()
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +21,20 @@ def sweep_rates(pytestconfig) -> dict:
     return pytestconfig.stash.setdefault(_SWEEP_RATES, {})
 
 
+@pytest.fixture(scope="session")
+def segmentation_rates(pytestconfig) -> dict:
+    """(network and size, method) -> median training images per second (only when benchmarking)."""
+    return pytestconfig.stash.setdefault(_SEGMENTATION_RATES, {})
+
+
 def pytest_terminal_summary(terminalreporter, config):
+    images = config.stash.get(_SEGMENTATION_RATES, {})
+    if images:
+        terminalreporter.write_sep("-", "training step speed (median images/s, same session)")
+        for (network, method), rate in sorted(images.items()):
+            baseline = images.get((network, "source-only"))
+            relative = f"{rate / baseline:.2f}x source-only" if baseline else ""
+            terminalreporter.write_line(f"{network:>28} {method:>12}: {rate:9.2f} images/s  {relative}")
     sweeps = config.stash.get(_SWEEP_RATES, {})
     if 1 in sweeps and len(sweeps) > 1:
         terminalreporter.write_sep("-", "sweep throughput (runs/s, same session)")
