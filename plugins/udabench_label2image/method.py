@@ -172,11 +172,12 @@ class Label2Image(Method):
                                                             lr=hp["discriminator_lr"], betas=betas)
         elif phase == "retrain":
             self.model.requires_grad_(True)
-            self.generator.requires_grad_(False)
-            self.discriminator.requires_grad_(False)
+            for module in (self.generator, self.discriminator):
+                module.requires_grad_(False)
+                module.zero_grad(set_to_none=True)
             self.optimizer = sgd(self.model.parameters(), hp)
         else:
-            raise ValueError(f"Label2Image has no phase '{phase}'")
+            raise ValueError(f"{type(self).__name__} has no phase '{phase}'")
         self.train(self.training)
 
     def sample_codes(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:

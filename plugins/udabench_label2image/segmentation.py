@@ -75,10 +75,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, frozen, mean_entropy, schedule_lr, sgd, source_step, tanh_to_task, task_loss,
-                             task_model, vat_loss)
+from udabench.method import (Method, frozen, mean_entropy, source_step, tanh_to_task, task_loss, task_model,
+                             vat_loss)
 from udabench.specs import IGNORE_LABEL
 from udabench.translation import lsgan_loss, patch_discriminator
+from udabench_label2image.method import Label2Image
 
 SNAPSHOT_MAPS = 4  # rows of the snapshot grid: fixed source label maps
 SAMPLES_PER_MAP = 3  # generated images per label map (fixed noise), after the label map itself
@@ -178,9 +179,9 @@ class LabelToImageGenerator(nn.Module):
         return self.head(h)
 
 
-class Label2ImageSeg(Method):
+class Label2ImageSeg(Label2Image):
     def __init__(self, context):
-        super().__init__(context)
+        Method.__init__(self, context)  # Label2Image's own networks are the classification ones
         if not context.dense:
             raise ValueError("label2image-seg trains on segmentation tasks; use label2image for classification")
         hp = self.hparams
@@ -195,40 +196,8 @@ class Label2ImageSeg(Method):
         self.register_buffer("shown_maps", None, persistent=False)
         self.phase = None
 
-    # --- modes and phases -------------------------------------------------------------------
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if mode and self.phase == "gan":
-            self.model.eval()  # T fixed: source running statistics, no dropout
-        elif mode and self.phase == "retrain":
-            self.generator.eval()
-            self.discriminator.eval()
-        return self
-
-    def begin_phase(self, phase, steps):
-        self.steps = steps
-        hp = self.hparams
-        self.phase = phase
-        if phase == "source":
-            self.optimizer = sgd(self.model.parameters(), hp)
-        elif phase == "gan":
-            self.model.requires_grad_(False)
-            self.model.zero_grad(set_to_none=True)
-            betas = (hp["adam_beta1"], 0.999)
-            self.generator_optimizer = torch.optim.Adam(self.generator.parameters(), lr=hp["generator_lr"],
-                                                        betas=betas)
-            self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
-                                                            lr=hp["discriminator_lr"], betas=betas)
-        elif phase == "retrain":
-            self.model.requires_grad_(True)
-            for module in (self.generator, self.discriminator):
-                module.requires_grad_(False)
-                module.zero_grad(set_to_none=True)
-            self.optimizer = sgd(self.model.parameters(), hp)
-        else:
-            raise ValueError(f"Label2ImageSeg has no phase '{phase}'")
-        self.train(self.training)
+    # The modes and phases (``train``, ``begin_phase``), the retrain step and ``predict`` are
+    # Label2Image's: the same three phases with the same networks frozen and trained.
 
     def update(self, phase, step, batch):
         if phase == "source":
@@ -323,18 +292,7 @@ class Label2ImageSeg(Method):
         parts["loss"] = loss
         return parts
 
-    def _retrain_step(self, step, batch):
-        schedule_lr(self.optimizer, self.hparams, step / self.steps)
-        parts = self.retrain_losses(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        self.optimizer.step()
-        return {name: value.detach() for name, value in parts.items()}
-
-    # --- evaluation and pictures ------------------------------------------------------------
-
-    def predict(self, x):
-        return self.model(x)
+    # --- pictures ---------------------------------------------------------------------------
 
     def translate(self, x):
         return None  # G paints label maps; it has no image-to-image direction
