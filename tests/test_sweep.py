@@ -269,3 +269,21 @@ def test_ray_executor_runs_a_small_sweep_on_a_local_instance(tiny_digits, store_
     rows = Store(store_path).query()
     assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
     assert len({(r["method"], r["seed"]) for r in rows}) == 4
+
+
+def test_segmentation_sweeps_take_a_resolution_and_leave_out_classification_only_methods(registry, tmp_path):
+    file = tmp_path / "seg.toml"
+    file.write_text('methods = ["suit", "dann"]\ntasks = ["toy-scenes", "toy-digits-m"]\nresolution = "40x24"\n')
+    config = read_sweep_file(file)
+    assert config.resolution == (24, 40)
+    jobs = expand(config, registry)
+    by_pair = {(job.request.method, job.request.task): job.request for job in jobs}
+    assert set(by_pair) == {("suit", "toy-scenes"), ("suit", "toy-digits-m"), ("dann", "toy-digits-m")}
+    assert config.skipped == {("dann", "toy-scenes")}
+    assert by_pair["suit", "toy-scenes"].resolution == (24, 40)
+    assert by_pair["suit", "toy-digits-m"].resolution is None  # a classification task keeps its size
+    file.write_text('methods = ["suit"]\ntasks = ["toy-scenes"]\nresolution = "big"\n')
+    with pytest.raises(UdabenchError, match="'resolution': expected WIDTHxHEIGHT"):
+        read_sweep_file(file)
+    with pytest.raises(UdabenchError, match="no method of the sweep trains on"):
+        expand(SweepConfig(methods=["dann"], tasks=["toy-scenes"]), registry)

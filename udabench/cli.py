@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "--retry-failed, so the same command resumes a sweep that was stopped or killed; "
                     "unfinished runs start again from scratch. Flags override the sweep file.",
         epilog="Sweep file (TOML) keys: name, methods, tasks, seeds, steps, batch_size, device, threads, "
-               "backbone, eval_points, snapshots, share_source, data (table DATASET = PATH, relative to the "
+               "backbone, eval_points, snapshots, share_source, resolution (segmentation tasks, \"512x256\"), data "
+               "(table DATASET = PATH, relative to the "
                "file), data_root, set (table NAME = VALUE), grid (table NAME = [VALUES]), and per-method "
                "tables [method.NAME] with set, grid, steps, batch_size.",
     )
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--executor", default="local", help="local (default) or ray")
     sweep.add_argument("--workers", type=int, default=1,
                        help="runs at once (local: worker processes; ray: at most this many in flight; default 1)")
+    sweep.add_argument("--resolution", metavar="WIDTHxHEIGHT",
+                       help="the size the sweep's segmentation tasks keep and train on (as for 'udabench run'; "
+                            "classification tasks keep theirs)")
     sweep.add_argument("--threads", type=int,
                        help="torch CPU threads per run (default: the CPU count divided by --workers)")
     sweep.add_argument("--address", help="ray: address of the cluster (default: start a local Ray instance)")
@@ -309,6 +313,8 @@ def cmd_sweep(args) -> int:
                             ("eval_points", "eval_points")):
         if getattr(args, flag) is not None:
             setattr(config, attribute, getattr(args, flag))
+    if args.resolution:
+        config.resolution = _parse_resolution(args.resolution)
     config.share_source = config.share_source or args.share_source
     config.data.update(parse_assignments(args.data, "--data"))
     config.set.update(parse_assignments(args.overrides, "--set"))
@@ -333,6 +339,10 @@ def cmd_sweep(args) -> int:
             resolve_stored_runs(job.request, store)
             job.key = prepare(registry, job.request).key
     state = plan(jobs, store, args.retry_failed)
+    if config.skipped:
+        pairs = ", ".join(f"{method} on {task}" for method, task in sorted(config.skipped))
+        print(f"sweep: left out {len(config.skipped)} method/task pair(s) of a task kind the method does not "
+              f"train on: {pairs}", file=sys.stderr)
     print(f"sweep{' ' + config.name if config.name else ''}: {len(jobs)} runs: {len(state.done)} already stored, "
           f"{len(state.failed)} stored as failed (not retried; --retry-failed), {len(state.pending)} to run",
           file=sys.stderr)

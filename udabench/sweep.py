@@ -35,7 +35,7 @@ from udabench.runner import RunRequest
 FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "methods": list, "tasks": list, "seeds": list, "steps": int, "batch_size": int,
     "device": str, "threads": int, "backbone": str, "data": dict, "data_root": str, "set": dict,
-    "grid": dict, "eval_points": int, "snapshots": int, "share_source": bool, "method": dict,
+    "grid": dict, "eval_points": int, "snapshots": int, "share_source": bool, "method": dict, "resolution": str,
 }
 METHOD_TABLE_KEYS: dict[str, type | tuple[type, ...]] = {"set": dict, "grid": dict, "steps": int,
                                                         "batch_size": int}
@@ -64,6 +64,8 @@ class SweepConfig:
     share_source: bool = False
     per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str = ""
+    resolution: tuple[int, int] | None = None  # (height, width) of the sweep's segmentation tasks
+    skipped: set[tuple[str, str]] = field(default_factory=lambda: set())  # (method, task) pairs of another kind
 
 
 @dataclass
@@ -140,6 +142,13 @@ def read_sweep_file(path: str | os.PathLike) -> SweepConfig:
     if "data_root" in raw:
         config.data_root = os.path.normpath(folder / Path(raw["data_root"]).expanduser())
     config.set = {name: _text(value) for name, value in raw.get("set", {}).items()}
+    if "resolution" in raw:
+        from udabench.specs import parse_size
+
+        try:
+            config.resolution = parse_size(raw["resolution"])
+        except ValueError as exc:
+            raise UdabenchError(f"{where}: 'resolution': {exc}") from None
     config.grid = _grid(where, raw.get("grid", {}))
     for method, table in raw.get("method", {}).items():
         if not isinstance(table, dict):
@@ -192,6 +201,9 @@ def expand(config: SweepConfig, registry) -> list[Job]:
         names = sorted(grid)
         for task, seed, values in itertools.product(config.tasks, config.seeds,
                                                     itertools.product(*(grid[n] for n in names))):
+            if tasks[task].kind not in spec.kinds:  # e.g. DANN in a sweep that also holds segmentation tasks
+                config.skipped.add((method_name, task))
+                continue
             overrides = {**common, **dict(zip(names, values))}
             request = RunRequest(
                 method=method_name, task=task, seed=seed, steps=extra.get("steps", config.steps),
@@ -199,6 +211,7 @@ def expand(config: SweepConfig, registry) -> list[Job]:
                 backbone=config.backbone, data_root=config.data_root,
                 data={k: v for k, v in config.data.items() if k in (tasks[task].source, tasks[task].target)},
                 threads=config.threads, snapshots=config.snapshots, eval_points=config.eval_points, progress=False,
+                resolution=config.resolution if tasks[task].kind == "segmentation" else None,
             )
             depends_on = None
             if config.share_source and _has_source_phase(spec) and method_name != SHARED_SOURCE_METHOD:
@@ -215,6 +228,8 @@ def expand(config: SweepConfig, registry) -> list[Job]:
                 request.source_run = source_key
                 depends_on = source_key
             jobs.append(Job(request, prepare(registry, request).key, depends_on))
+    if not jobs:
+        raise UdabenchError("no method of the sweep trains on its tasks' kind (classification or segmentation)")
     # The shared source runs go first; a run asked for twice (e.g. also listed as source-only) runs once.
     ordered, seen = [], set()
     for job in [*shared.values(), *jobs]:
