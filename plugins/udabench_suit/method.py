@@ -20,8 +20,9 @@ mode: ``content_features=source-model``. The paper's f is not known here; this i
 reading (a VGG on ImageNet is the other sensible one, and needs weights this repository cannot
 download in its tests). ``content_features=none`` drops L_con.
 
-``suit-avgw`` ("SUIT w/ Avg.W") predicts with an exponential moving average of S's weights
-(``average_decay`` per step, batch-norm statistics copied), udabench's reading of "averaged weights".
+``suit-avgw`` ("SUIT w/ Avg.W") predicts with an exponential moving average of S's weights and
+batch-norm statistics over the adapt phase (decay warming up to ``average_decay``), udabench's
+reading of "averaged weights".
 
 Generator transplant: ``--set generator_from=RUN`` takes G from another stored SUIT run of the same
 task (trained with any network, e.g. FCN8s-VGG16) and keeps it fixed: D_t is not trained and the
@@ -88,6 +89,7 @@ class SUIT(Method):
             self.__dict__["content_model"] = copy.deepcopy(self.model).requires_grad_(False).eval()
         if hp["average_weights"]:
             self.averaged = copy.deepcopy(self.model).requires_grad_(False)
+            self.average_updates = 0
         self.optimizer = sgd(self.model.parameters(), hp)
         if not self.transplanted:
             betas = (hp["adam_beta1"], 0.999)
@@ -169,11 +171,20 @@ class SUIT(Method):
 
     @torch.no_grad()
     def _update_average(self):
-        decay = self.hparams["average_decay"]
+        """One moving-average step. The decay warms up as (1 + t) / (10 + t) until it reaches
+        ``average_decay`` (TensorFlow's ExponentialMovingAverage with num_updates), so that a short run
+        is not averaged mostly with its starting weights; batch-norm running statistics are averaged
+        alike, so that they belong to the averaged weights (integer counters are copied)."""
+        self.average_updates += 1
+        t = self.average_updates
+        decay = min(self.hparams["average_decay"], (1.0 + t) / (10.0 + t))
         for averaged, current in zip(self.averaged.parameters(), self.model.parameters()):
             averaged.lerp_(current, 1.0 - decay)
         for averaged, current in zip(self.averaged.buffers(), self.model.buffers()):
-            averaged.copy_(current)
+            if averaged.is_floating_point():
+                averaged.lerp_(current, 1.0 - decay)
+            else:
+                averaged.copy_(current)
 
     # --- outputs -----------------------------------------------------------------------------
 

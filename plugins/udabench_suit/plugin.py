@@ -47,7 +47,7 @@ HELP = {
                         "'none' (no content loss)",
     "average_weights": "'w/ Avg.W': predict with an exponential moving average of the network's weights "
                        "(udabench's reading of the paper's averaged weights)",
-    "average_decay": "decay of that moving average per step",
+    "average_decay": "decay of that moving average per step, reached after a warm-up of (1 + t) / (10 + t)",
     "generator_from": "RUN: take the translator of this stored SUIT run (same task, any backbone) and keep it "
                       "fixed: the generator transplant; 'none' trains a translator",
 }
