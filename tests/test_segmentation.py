@@ -98,6 +98,13 @@ def test_source_only_on_toy_scenes_reports_miou_per_class_and_pictures(tmp_path)
     grid = Image.open(pictures[-1])
     # target rows: image | prediction | label, 4 rows of 48x32 with 2 px padding
     assert grid.size == (3 * (48 + 2) + 2, 4 * (32 + 2) + 2)
+    pytest.importorskip("matplotlib")
+    from dataclasses import asdict
+
+    from udabench.plots import plot_run
+
+    curves = plot_run(asdict(result), tmp_path / "curves.png")  # the last panel shows mIoU
+    assert Image.open(curves).size[0] > 0
 
 
 def test_evaluation_matches_a_brute_force_count(tmp_path):

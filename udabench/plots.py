@@ -25,7 +25,7 @@ def _pyplot():
 def plot_run(record: dict[str, Any], path: str | Path, columns: int = 4) -> Path:
     """Small multiples: one panel per logged value of each phase over its steps (their scales differ
     too much to share an axis), and a last panel with the evaluation points (target and source test
-    accuracy) when the run recorded them."""
+    accuracy, or mIoU for segmentation) when the run recorded them."""
     plt = _pyplot()
     history = record.get("history") or []
     if not history:
@@ -49,9 +49,10 @@ def plot_run(record: dict[str, Any], path: str | Path, columns: int = 4) -> Path
     if evaluations:
         axis = flat[len(series)]
         steps = [point["step"] for point in evaluations]
-        for name, label in (("accuracy", "target test"), ("source_accuracy", "source test")):
+        metric = "accuracy" if "accuracy" in evaluations[-1] else "miou"  # segmentation runs record mIoU
+        for name, label in ((metric, "target test"), (f"source_{metric}", "source test")):
             axis.plot(steps, [point[name] for point in evaluations], marker="o", label=label)
-        axis.set_title(f"{evaluations[-1]['phase']}: accuracy at evaluation points", fontsize=8)
+        axis.set_title(f"{evaluations[-1]['phase']}: {metric} at evaluation points", fontsize=8)
         axis.set_ylim(0, 1)
         axis.tick_params(labelsize=7)
         axis.legend(fontsize=7)
