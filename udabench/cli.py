@@ -422,14 +422,21 @@ def _print_details(kind: str, spec) -> None:
             help_text = spec.hparam_help.get(hp_name, "")
             print(f"  {hp_name} = {default!r}  {help_text}".rstrip())
     elif kind == "tasks" and (spec.reported or spec.hparams or spec.augment or spec.cache_resolution):
-        if spec.augment or spec.stored_resolution != spec.resolution:
+        height, width = spec.size
+        if spec.kind == "segmentation":
+            subsets = "".join(f"; {name} over {len(names)} of them" for name, names in spec.class_subsets.items())
+            print(f"\n{spec.name}: segmentation at {width}x{height} (--resolution changes it), "
+                  f"{len(spec.classes)} classes ({', '.join(spec.classes)}){subsets}; training batches: "
+                  f"{', '.join(spec.augment) or 'as stored'} (image and label map together)")
+        elif spec.augment or spec.stored_resolution != spec.resolution:
             print(f"\n{spec.name}: images kept at {spec.stored_resolution}x{spec.stored_resolution}; training "
-                  f"batches: {', '.join(spec.augment) or 'centre crop'} to {spec.resolution}x{spec.resolution} "
-                  f"(on the device); evaluation: centre {spec.resolution}x{spec.resolution} crop")
+                  f"batches: {', '.join(spec.augment) or 'centre crop'} to {width}x{height} "
+                  f"(on the device); evaluation: centre {width}x{height} crop")
         if spec.hparams:
             print(f"\n{spec.name}: protocol hyperparameters (replace method defaults): "
                   + ", ".join(f"{k}={v!r}" for k, v in spec.hparams.items()))
-        print(f"\n{spec.name}: reported in the papers (%):")
+        if spec.reported:
+            print(f"\n{spec.name}: reported in the papers (%):")
         for row in spec.reported:
             std = f" +- {row.std}" if row.std is not None else ""
             print(f"  {row.method}: {row.value}{std}  [{row.source}]")
