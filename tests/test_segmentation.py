@@ -193,6 +193,12 @@ def test_cli_transplant_resolves_the_run_and_names_it_in_the_key(tmp_path, store
     second = cli("run", "--method", "suit", *common, "--set", f"generator_from={first_run['run_id']}")
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["config"]["hparams"]["generator_from"] == first_run["key"]
+    # a sweep names the same run: it resolves the id before planning, and finds the run stored
+    swept = cli("sweep", "--method", "suit", "--task", "toy-scenes", "--device", "cpu", "--steps", "3",
+                "--batch-size", "4", "--set", "source_steps=3", "--set", f"generator_from={first_run['run_id']}",
+                "--dry-run")
+    assert swept.returncode == 0, swept.stderr
+    assert swept.stdout.split()[:2] == [json.loads(second.stdout)["run_id"], "stored"]
     missing = cli("run", "--method", "suit", *common, "--set", "generator_from=0badc0de")
     assert missing.returncode == 2 and "no stored run '0badc0de'" in missing.stderr
     wrong = cli("run", "--method", "source-only", "--task", "toy-scenes", "--resolution", "big")
