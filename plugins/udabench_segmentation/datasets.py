@@ -182,24 +182,31 @@ def _read_id_list(dataset: str, path: Path) -> list[str]:
     return ids
 
 
-def gta5_pairs(folder: Path, split: str) -> list[tuple[Path, Path]]:
-    """``(image, label)`` of a GTA5 split: ``train`` is every image, ``val``/``test`` the ids of
-    ``val.txt``/``test.txt``."""
-    dataset = "gta5"
-    _check_split(dataset, split, GTA5_SPLITS)
-    fix = f"pass the folder holding images/ and labels/ unpacked from {_GTA5_ARCHIVES}"
+def _frame_pairs(dataset: str, folder: Path, image_folder: str, label_folder: str, fix: str):
+    """``(pairs, images by id, label maps by id, image folder)`` of a dataset whose frames and label maps are PNGs of
+    the same name in two sub-folders (GTA5, SYNTHIA), each image checked to have its map."""
     folder = _check_folder(dataset, folder, fix)
-    image_root = _sub_folder(dataset, folder, "images", fix)
-    label_root = _sub_folder(dataset, folder, "labels", fix)
+    image_root = _sub_folder(dataset, folder, image_folder, fix)
+    label_root = _sub_folder(dataset, folder, label_folder, fix)
     images = {p.stem: p for p in _pngs(image_root, "*.png")}
     if not images:
         raise UdabenchError(f"{dataset}: {image_root} holds no .png images; {fix}")
     labels = {p.stem: p for p in _pngs(label_root, "*.png")}
     pairs = _pair_by_key(dataset, images, labels, lambda key: label_root / f"{key}.png",
                          lambda key: image_root / f"{key}.png", fix)
+    return pairs, images, labels, image_root
+
+
+def gta5_pairs(folder: Path, split: str) -> list[tuple[Path, Path]]:
+    """``(image, label)`` of a GTA5 split: ``train`` is every image, ``sample`` 500 of them,
+    ``val``/``test`` the ids of ``val.txt``/``test.txt``."""
+    dataset = "gta5"
+    _check_split(dataset, split, GTA5_SPLITS)
+    fix = f"pass the folder holding images/ and labels/ unpacked from {_GTA5_ARCHIVES}"
+    pairs, images, labels, image_root = _frame_pairs(dataset, folder, "images", "labels", fix)
     if split in ("train", "sample"):
         return training_sample(pairs) if split == "sample" else pairs
-    listing = folder / f"{split}.txt"
+    listing = Path(folder) / f"{split}.txt"
     if not listing.is_file():
         raise UdabenchError(f"{dataset}: no '{split}' split, as {listing} is absent; the UDA protocol trains on "
                             f"all images (split 'train'); to define '{split}', list its image ids in {listing}")
@@ -212,19 +219,12 @@ def gta5_pairs(folder: Path, split: str) -> list[tuple[Path, Path]]:
 
 
 def synthia_pairs(folder: Path, split: str) -> list[tuple[Path, Path]]:
-    """``(RGB image, GT/LABELS map)`` of SYNTHIA RAND-CITYSCAPES: ``train`` is every image."""
+    """``(RGB image, GT/LABELS map)`` of SYNTHIA RAND-CITYSCAPES: ``train`` is every image, ``sample``
+    500 of them."""
     dataset = "synthia"
     _check_split(dataset, split, SYNTHIA_SPLITS)
     fix = f"pass the RAND_CITYSCAPES folder (holding RGB/ and GT/LABELS/) unpacked from {_SYNTHIA_ARCHIVE}"
-    folder = _check_folder(dataset, folder, fix)
-    image_root = _sub_folder(dataset, folder, "RGB", fix)
-    label_root = _sub_folder(dataset, folder, "GT/LABELS", fix)
-    images = {p.stem: p for p in _pngs(image_root, "*.png")}
-    if not images:
-        raise UdabenchError(f"{dataset}: {image_root} holds no .png images; {fix}")
-    labels = {p.stem: p for p in _pngs(label_root, "*.png")}
-    pairs = _pair_by_key(dataset, images, labels, lambda key: label_root / f"{key}.png",
-                         lambda key: image_root / f"{key}.png", fix)
+    pairs, _, _, _ = _frame_pairs(dataset, folder, "RGB", "GT/LABELS", fix)
     return training_sample(pairs) if split == "sample" else pairs
 
 
