@@ -190,3 +190,21 @@ def test_generated_toy_datasets_need_no_files_and_are_reproducible(registry):
     assert torch.equal(first.images[:, 0], first.images[:, 1])  # grey source replicated to RGB
     assert not torch.equal(target.images[:, 0], target.images[:, 1])  # coloured target
     assert sorted(first.labels.unique().tolist()) == list(range(10))
+
+
+def test_to_protocol_converts_in_chunks_and_can_release_the_decoded_arrays(monkeypatch):
+    import numpy as np
+    import torch
+
+    from udabench.data import loading
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (8, 12, 3), dtype=np.uint8) for _ in range(3)]
+    images += [rng.integers(0, 256, (16, 24, 3), dtype=np.uint8) for _ in range(2)]
+    whole = loading.to_protocol(list(images), (8, 12), 3, "test")
+    monkeypatch.setattr(loading, "CONVERT_CHUNK", 2)
+    consumed = list(images)
+    chunked = loading.to_protocol(consumed, (8, 12), 3, "test", release=True)
+    assert torch.equal(whole, chunked)
+    assert torch.equal(chunked[0], torch.from_numpy(images[0]).permute(2, 0, 1))  # same size: copied as is
+    assert consumed == [None] * 5  # each array dropped once copied

@@ -20,6 +20,8 @@ from udabench.specs import IGNORE_LABEL, DatasetSpec, TaskSpec, load_object, siz
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # How far a split's images may be upsampled before the task cannot honestly use them.
 MAX_UPSCALE = 4
+# Images stacked and resized at once when a split becomes one tensor.
+CONVERT_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -207,9 +209,10 @@ def _to_array(image, spec, source, split, index):
     )
 
 
-def to_protocol(images, resolution: int | tuple[int, int], channels: int, where: str):
+def to_protocol(images, resolution: int | tuple[int, int], channels: int, where: str, release: bool = False):
     """Stack decoded HWC uint8 arrays into one ``(N, channels, height, width)`` uint8 tensor at
-    ``resolution`` (one side length, or ``(height, width)``)."""
+    ``resolution`` (one side length, or ``(height, width)``). With ``release`` the list's arrays are
+    dropped (set to ``None``) as they are copied."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -228,23 +231,31 @@ def to_protocol(images, resolution: int | tuple[int, int], channels: int, where:
         groups.setdefault(array.shape, []).append(index)
     out = torch.empty((len(images), channels, height, width), dtype=torch.uint8)
     for shape, indices in groups.items():
-        batch = torch.from_numpy(np.stack([images[i] for i in indices])).permute(0, 3, 1, 2)
-        if batch.shape[1] != channels:
-            batch = _convert_channels(batch, channels)
-        if shape[0] != height or shape[1] != width:
-            resized = F.interpolate(batch.float(), size=(height, width), mode="bilinear",
-                                    antialias=True, align_corners=False)
-            batch = resized.round().clamp(0, 255).to(torch.uint8)
-        out[torch.as_tensor(indices)] = batch
+        # A chunk at a time, each decoded array released once copied: the peak stays near one copy of
+        # the split (all of GTA5 at 1024x512 is 39 GB), not two or three.
+        for start in range(0, len(indices), CONVERT_CHUNK):
+            chunk = indices[start:start + CONVERT_CHUNK]
+            batch = torch.from_numpy(np.stack([images[i] for i in chunk])).permute(0, 3, 1, 2)
+            if release:
+                for i in chunk:
+                    images[i] = None
+            if batch.shape[1] != channels:
+                batch = _convert_channels(batch, channels)
+            if shape[0] != height or shape[1] != width:
+                resized = F.interpolate(batch.float(), size=(height, width), mode="bilinear",
+                                        antialias=True, align_corners=False)
+                batch = resized.round().clamp(0, 255).to(torch.uint8)
+            out[torch.as_tensor(chunk)] = batch
     return out
 
 
-def label_maps_to_protocol(label_maps, images, resolution: tuple[int, int], mapping, where: str):
+def label_maps_to_protocol(label_maps, images, resolution: tuple[int, int], mapping, where: str,
+                           release: bool = False):
     """Stack ``(H, W)`` label maps into one uint8 ``(N, height, width)`` tensor in the task's label space.
 
     Each map must have its image's size; maps are resized with nearest neighbours (labels never blend)
     and their dataset class indices translated by ``mapping`` (256 entries, ``IGNORE_LABEL`` for
-    classes the task leaves out).
+    classes the task leaves out). With ``release`` each map is dropped from the list once copied.
     """
     import numpy as np
     import torch
@@ -263,6 +274,8 @@ def label_maps_to_protocol(label_maps, images, resolution: tuple[int, int], mapp
         if tensor.shape != (height, width):
             tensor = F.interpolate(tensor[None, None].float(), size=(height, width), mode="nearest")[0, 0]
         out[index] = tensor.to(torch.uint8)
+        if release:  # as to_protocol does for images
+            label_maps[index] = None
     return out
 
 
@@ -322,7 +335,7 @@ def load_split(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec
         raise UdabenchError(
             f"{where}: label {int(bad)} is outside the dataset's {spec.num_classes} classes (0..{spec.num_classes - 1})"
         )
-    tensor = to_protocol(images, resolution, task.channels, where)
+    tensor = to_protocol(images, resolution, task.channels, where, release=True)
     return DomainSplit(tensor, torch.from_numpy(labels), spec.num_classes, source, split)
 
 
@@ -337,6 +350,6 @@ def _load_segmentation_split(spec: DatasetSpec, source: DataSource, split: str, 
     check_label_maps(label_maps, spec.num_classes, where)
     classes = task.classes or spec.classes
     mapping = class_mapping(spec.classes, classes, where)
-    labels = label_maps_to_protocol(label_maps, images, task.resolution, mapping, where)
-    tensor = to_protocol(images, task.resolution, task.channels, where)
+    labels = label_maps_to_protocol(label_maps, images, task.resolution, mapping, where, release=True)
+    tensor = to_protocol(images, task.resolution, task.channels, where, release=True)
     return DomainSplit(tensor, labels, len(classes), source, split)
