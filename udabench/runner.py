@@ -514,25 +514,15 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     method = build_method(prepared, device, num_classes)
     normalize = Normalizer(prepared.task, device)
     if request.source_checkpoint:
-        try:
-            method.load_source_weights(load_checkpoint(request.source_checkpoint))
-        except (RuntimeError, KeyError, OSError) as exc:
-            detail = " ".join(str(exc).split())
-            detail = detail if len(detail) <= 300 else detail[:297] + "..."
-            raise UdabenchError(f"--source-run {request.source_run[:12]}: its weights do not fit "
-                                f"'{prepared.method.name}': {detail}") from None
+        _take_stored_weights(method.load_source_weights, request.source_checkpoint,
+                             f"--source-run {request.source_run[:12]}: its weights do not fit", prepared.method.name)
     generator_from = prepared.hparams.get("generator_from", "none")
     if generator_from != "none" and not request.generator_checkpoint:
         raise UdabenchError(f"--set generator_from={generator_from}: the stored run was not looked up; "
                             "'udabench run' does that (with --store)")
     if request.generator_checkpoint:
-        try:
-            method.load_generator_weights(load_checkpoint(request.generator_checkpoint))
-        except (RuntimeError, KeyError, OSError) as exc:
-            detail = " ".join(str(exc).split())
-            detail = detail if len(detail) <= 300 else detail[:297] + "..."
-            raise UdabenchError(f"--set generator_from: the stored run's generator does not fit "
-                                f"'{prepared.method.name}': {detail}") from None
+        _take_stored_weights(method.load_generator_weights, request.generator_checkpoint,
+                             "--set generator_from: the stored run's generator does not fit", prepared.method.name)
     generator = torch.Generator().manual_seed(request.seed)
     dense = prepared.task.kind == "segmentation"
     augment = augment_module.Augmenter(prepared.task.augment, prepared.task.resolution, request.seed)
@@ -647,6 +637,17 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     }
     result.status = "ok"
     return result
+
+
+def _take_stored_weights(load, checkpoint: str, misfit: str, method_name: str) -> None:
+    """Hand a stored run's checkpoint to ``load`` (a method's ``load_*_weights``); weights that do not
+    fit become one line starting with ``misfit``."""
+    try:
+        load(load_checkpoint(checkpoint))
+    except (RuntimeError, KeyError, OSError) as exc:
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) <= 300 else detail[:297] + "..."
+        raise UdabenchError(f"{misfit} '{method_name}': {detail}") from None
 
 
 def _describe_data(source: DataSource, splits, role: str) -> dict[str, Any]:
