@@ -43,6 +43,17 @@ LR_SCHEDULES = ("dann", "constant", "poly")
 # from before they existed. At that value a hyperparameter stays out of the run key, so a stored run
 # keeps its key (and a sweep still finds it) when a later release adds a knob.
 KEY_NEUTRAL: dict[str, Any] = {"backbone_lr_mult": 1.0, "weights": "none"}
+# The image translator and PatchGAN of ``udabench.translation`` (CyCADA, SUIT): sizes smaller than
+# CycleGAN's (64 wide, 9 blocks) so that a run fits a CPU, and CycleGAN's Adam settings.
+TRANSLATOR_HPARAMS: dict[str, Any] = {
+    "generator_width": 16,
+    "generator_blocks": 3,
+    "generator_downsamplings": 2,
+    "discriminator_width": 32,
+    "discriminator_layers": 3,
+    "translate_lr": 2e-4,
+    "adam_beta1": 0.5,
+}
 # The step count of ``udabench.specs.SOURCE_PHASE``; methods describe it in their own help text.
 SOURCE_PHASE_HPARAMS: dict[str, Any] = {"source_steps": 3000}
 

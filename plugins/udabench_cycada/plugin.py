@@ -5,7 +5,7 @@ The factory tells the two apart by their hyperparameters: only ``cycada`` has ``
 """
 
 from udabench.hookspecs import hookimpl
-from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS
+from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS, TRANSLATOR_HPARAMS
 from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
 
 FACTORY = "udabench_cycada.method:CyCADA"
@@ -20,13 +20,7 @@ PIXEL_HPARAMS = {
     **TASK_MODEL_HPARAMS,
     **SOURCE_PHASE_HPARAMS,
     "translate_steps": 1000,
-    "generator_width": 16,
-    "generator_blocks": 3,
-    "generator_downsamplings": 2,
-    "discriminator_width": 32,
-    "discriminator_layers": 3,
-    "translate_lr": 2e-4,
-    "adam_beta1": 0.5,
+    **TRANSLATOR_HPARAMS,
     "cycle_weight": 1.0,
     "semantic_weight": 1.0,
     "semantic_true_labels": False,

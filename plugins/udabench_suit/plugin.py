@@ -1,7 +1,7 @@
 """Registers ``suit`` and its averaged-weights variant ``suit-avgw`` (one factory, two defaults)."""
 
 from udabench.hookspecs import hookimpl
-from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS
+from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS, TRANSLATOR_HPARAMS
 from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
 
 FACTORY = "udabench_suit.method:SUIT"
@@ -10,13 +10,7 @@ PHASES = (SOURCE_PHASE, Phase("adapt", frozenset({"source", "target"})))
 HPARAMS = {
     **TASK_MODEL_HPARAMS,
     **SOURCE_PHASE_HPARAMS,
-    "generator_width": 16,
-    "generator_blocks": 3,
-    "generator_downsamplings": 2,
-    "discriminator_width": 32,
-    "discriminator_layers": 3,
-    "translate_lr": 2e-4,
-    "adam_beta1": 0.5,
+    **TRANSLATOR_HPARAMS,
     "adversarial_weight": 1.0,
     "semantic_weight": 1.0,
     "content_weight": 1.0,
