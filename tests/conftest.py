@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Decoded splits of the tests' generated folders go to a cache of their own, never the user's
+# (subprocesses running the CLI inherit it).
+os.environ["UDABENCH_CACHE"] = tempfile.mkdtemp(prefix="udabench-test-cache-")
 
 from datagen import make_hub_folder
 

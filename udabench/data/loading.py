@@ -65,11 +65,14 @@ class DomainSplit:
         return DomainSplit(self.images.to(device), self.labels.to(device), self.num_classes, self.source, self.split)
 
 
-def _folder_digest(folder: Path) -> str:
-    """A short content name for a local folder: relative file names and sizes, not paths or times."""
+def _folder_digest(folder: Path, times: bool = False) -> str:
+    """A short content name for a local folder: relative file names and sizes, not paths or times
+    (with ``times``, modification times too)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(folder).as_posix()}:{path.stat().st_size};".encode())
+        stat = path.stat()
+        stamp = f":{stat.st_mtime_ns}" if times else ""
+        digest.update(f"{path.relative_to(folder).as_posix()}:{stat.st_size}{stamp};".encode())
     return digest.hexdigest()[:16]
 
 
@@ -320,7 +323,52 @@ def _convert_channels(batch, channels: int):
 def load_split(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec,
                progress: bool = False) -> DomainSplit:
     """Load, check and convert one split of ``spec`` to ``task``'s protocol (on the CPU), at the
-    task's ``stored_resolution``."""
+    task's ``stored_resolution``; from the decoded-data cache (:mod:`udabench.data.cache`) when it
+    holds a sound entry for exactly this data, split and protocol, memory-mapped."""
+    from udabench.data import cache
+
+    key = cache.entry_key(_cache_description(spec, source, split, task), _readers(spec))
+
+    def build():
+        decoded = _load_split_uncached(spec, source, split, task, progress)
+        extra = {"dataset": spec.name, "split": split, "num_classes": decoded.num_classes,
+                 "source": source.describe(), "size": list(size_of(_kept_resolution(task)))}
+        return decoded.images, decoded.labels, extra
+
+    images, labels, extra, _ = cache.cached(key, build)
+    return DomainSplit(images, labels, int(extra["num_classes"]), source, split)
+
+
+def _kept_resolution(task: TaskSpec):
+    return task.resolution if task.kind == "segmentation" else task.stored_resolution
+
+
+def _cache_description(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec) -> dict:
+    """Everything a decoded split's bytes depend on, besides the code that read it."""
+    import dataclasses
+
+    # A local folder's fingerprint names its files and sizes (stable across copies, for run keys);
+    # the cache also sees modification times, so a file rewritten in place is decoded again.
+    stamp = _folder_digest(Path(source.location), times=True) if source.kind in ("parquet", "imagefolder",
+                                                                                  "archive") else None
+    return {"spec": dataclasses.asdict(spec), "data": source.fingerprint, "stamp": stamp, "split": split,
+            "task_kind": task.kind, "size": list(size_of(_kept_resolution(task))), "channels": task.channels,
+            "classes": list(task.classes) if task.kind == "segmentation" else None}
+
+
+def _readers(spec: DatasetSpec) -> list:
+    """The code that turns ``spec``'s files into tensors: this module and the spec's own reader."""
+    import sys
+
+    readers = [sys.modules[__name__]]
+    for path in (spec.local_loader, spec.generator):
+        if path:
+            readers.append(load_object(path))
+    return readers
+
+
+def _load_split_uncached(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec,
+                         progress: bool) -> DomainSplit:
     import torch
 
     where = f"{source.describe()} split '{split}'"
