@@ -1,5 +1,5 @@
 """The ``udabench`` command line: ``run``, ``sweep``, ``list``, ``results``, ``leaderboard``,
-``publish`` and ``plot``.
+``publish``, ``plot`` and ``cache``.
 
 Listing, help and leaderboards never import torch or datasets: those load only when a run starts.
 """
@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     results.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
     _add_leaderboard_parsers(commands)
+    cache = commands.add_parser(
+        "cache", help="list or clear the decoded-data cache",
+        description="Runs keep each split they decode (at the task's size and channels) in a cache folder and "
+                    "memory-map it back at later runs. List its entries (dataset, split, size, MB) and the folder, "
+                    "or remove them. The folder is $UDABENCH_CACHE (off: no cache), else the user cache directory.",
+    )
+    cache.add_argument("--clear", action="store_true", help="remove every entry and say how much was freed")
     return parser
 
 
@@ -195,7 +202,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"run": cmd_run, "sweep": cmd_sweep, "list": cmd_list, "results": cmd_results,
-                "leaderboard": cmd_leaderboard, "publish": cmd_publish, "plot": cmd_plot}[args.command](args)
+                "leaderboard": cmd_leaderboard, "publish": cmd_publish, "plot": cmd_plot,
+                "cache": cmd_cache}[args.command](args)
     except UdabenchError as exc:
         print(f"udabench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -511,6 +519,35 @@ def cmd_publish(args) -> int:
     from udabench.leaderboard import command_publish
 
     return command_publish(args)
+
+
+def cmd_cache(args) -> int:
+    from udabench.data import cache
+
+    folder = cache.cache_folder()
+    if folder is None:
+        print("the decoded-data cache is off (UDABENCH_CACHE=off)")
+        return 0
+    entries = cache.entries(folder)
+    if args.clear:
+        freed = cache.clear(folder)
+        print(f"removed {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} from {folder}, "
+              f"freed {freed / 1e6:.2f} MB")
+        return 0
+    from tabulate import tabulate
+
+    rows = []
+    for entry in entries:
+        size = entry.get("size")
+        size = f"{size[1]}x{size[0]}" if isinstance(size, list) and len(size) == 2 else "-"
+        rows.append([entry.get("dataset", "?"), entry.get("split", "?"), size, f"{entry['bytes'] / 1e6:.2f}",
+                     entry.get("source", "")])
+    if rows:
+        print(tabulate(rows, headers=["dataset", "split", "size", "MB", "source"], tablefmt="github",
+                       disable_numparse=True, colalign=["left", "left", "left", "right", "left"]))
+    total = sum(entry["bytes"] for entry in entries)
+    print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, {total / 1e6:.2f} MB in {folder}")
+    return 0
 
 
 def _fmt(value) -> str:
