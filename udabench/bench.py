@@ -1,0 +1,498 @@
+"""``udabench bench``: how fast a method trains when fed by udabench's input path, against the
+per-sample pipeline most reference code uses, and how fast the data loads and the model evaluates.
+
+For each method and task the run is prepared as ``udabench run`` prepares it (names, hyperparameters,
+data locations), its splits are loaded (through the decoded-data cache) and the method is built.
+Its last phase (the adaptation phase) is timed twice, with the same initial weights and the same
+number of steps, one after the other in this process:
+
+* ``udabench``: the run loop's way. Each split is one resident uint8 tensor; a step draws indices
+  with :class:`~udabench.runner.IndexSampler`, gathers the batch, augments it on the device where
+  the task says so, and normalises it with :class:`~udabench.runner.Normalizer`
+  (:class:`IndexedBatches`).
+* ``typical``: each training image is PNG-encoded in memory beforehand (from the decoded tensors,
+  so already at the task's size: this spares the baseline any resize and favours it), then decoded
+  with PIL one sample at a time, turned into a tensor by torchvision's ``ToTensor`` and
+  ``Normalize`` (task mean and std; the task's crop and flip where it augments) in the workers of
+  one shuffling ``DataLoader`` per domain (``drop_last``, persistent workers)
+  (:class:`EncodedImages`, :class:`LoaderBatches`).
+
+A phase sees only the domains its inputs name (a source-free adaptation phase gets target images
+alone). Timed steps are the last ones of a phase of the run's length (3000 steps unless the phase
+has its own count), after a warm-up; CUDA is synchronised before the clock is read, and the rate is
+the median over rounds. Also measured: evaluation images per second (the runner's ``evaluate`` on
+the target test split, at most its first 2,000 images) and the time to load the task's splits with
+an empty decoded-data cache (decoding; ``cold``) and again from it (``warm``), in a temporary cache
+folder that is removed afterwards.
+
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from udabench.errors import UdabenchError
+
+# Images of the target test split that evaluation speed is measured on (at most).
+EVAL_IMAGES = 2000
+ROLES = ("source", "target")
+
+COLUMNS = (  # (JSON key, table heading)
+    ("method", "method"),
+    ("task", "task"),
+    ("device", "device"),
+    ("threads", "threads"),
+    ("udabench_steps_per_s", "udabench steps/s"),
+    ("typical_steps_per_s", "typical steps/s"),
+    ("ratio", "ratio"),
+    ("udabench_images_per_s", "udabench images/s"),
+    ("eval_images_per_s", "eval images/s"),
+    ("cold_load_s", "cold load s"),
+    ("warm_load_s", "warm load s"),
+)
+
+
+@dataclass
+class BenchOptions:
+    """How much to time: ``steps`` per round after ``warmup`` steps, the median over ``repeats``
+    rounds; ``loader_workers`` DataLoader workers per domain for the typical pipeline."""
+
+    steps: int = 20
+    warmup: int = 5
+    repeats: int = 3
+    loader_workers: int = 2
+    eval_images: int = EVAL_IMAGES
+
+    def check(self) -> None:
+        for flag, value, least in (("--steps", self.steps, 1), ("--warmup", self.warmup, 0),
+                                   ("--repeats", self.repeats, 1), ("--loader-workers", self.loader_workers, 0)):
+            if value < least:
+                raise UdabenchError(f"{flag} must be {'positive' if least else 'zero or more'} (got {value})")
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# --- the two input paths ------------------------------------------------------------------------
+
+def encode_png(images) -> list[bytes]:
+    """Each image of a uint8 ``(N, C, H, W)`` tensor as PNG bytes (grey for one channel, else RGB)."""
+    from PIL import Image
+
+    array = images.cpu().numpy()
+    encoded = []
+    for image in array:
+        image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    return encoded
+
+
+def pil_transform(task):
+    """torchvision's per-sample transform for ``task``: its crop and flip where it augments (the
+    centre crop of a larger stored image otherwise), ``ToTensor`` and ``Normalize`` (task mean, std)."""
+    from torchvision import transforms
+
+    from udabench.data import augment
+
+    steps = []
+    if "random_resized_crop" in task.augment:
+        steps.append(transforms.RandomResizedCrop(task.resolution, scale=augment.SCALE, ratio=augment.RATIO))
+    elif task.stored_resolution != task.resolution:
+        steps.append(transforms.CenterCrop(task.resolution))
+    if "hflip" in task.augment:
+        steps.append(transforms.RandomHorizontalFlip())
+    channels = task.channels
+    mean = task.mean if len(task.mean) == channels else task.mean[:1] * channels
+    std = task.std if len(task.std) == channels else task.std[:1] * channels
+    steps += [transforms.ToTensor(), transforms.Normalize(tuple(mean), tuple(std))]
+    return transforms.Compose(steps)
+
+
+class EncodedImages:
+    """A map-style dataset of PNG bytes, each decoded with PIL and transformed when it is asked for
+    (in the DataLoader's workers)."""
+
+    def __init__(self, images: list[bytes], labels, transform, mode: str):
+        self.images, self.labels, self.transform, self.mode = images, list(labels), transform, mode
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index):
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(self.images[index])).convert(self.mode)
+        return self.transform(image), self.labels[index]
+
+
+class IndexedBatches:
+    """udabench's way, as the run loop draws a training batch: indices from an
+    :class:`~udabench.runner.IndexSampler` per domain, the images gathered from the resident uint8
+    tensor, augmented on the device where the task says so, normalised as a whole batch.
+
+    ``splits`` maps the roles the phase sees (``source``, ``target``) to their train splits.
+    """
+
+    def __init__(self, splits, task, batch_size: int, device, seed: int = 0):
+        import torch
+
+        from udabench.data.augment import Augmenter
+        from udabench.runner import IndexSampler, Normalizer
+
+        self.splits, self.device = dict(splits), torch.device(device)
+        self.normalize = Normalizer(task, self.device)
+        self.augment = Augmenter(task.augment, task.resolution, seed)
+        generator = torch.Generator().manual_seed(seed)
+        self.samplers = {role: IndexSampler(len(split), batch_size, generator, split.images.device)
+                         for role, split in self.splits.items()}
+
+    def draw(self, role: str):
+        split = self.splits[role]
+        indices = self.samplers[role].next()
+        images = split.images[indices].to(self.device, non_blocking=True)
+        labels = split.labels[indices].to(self.device, non_blocking=True)
+        if self.augment:
+            images = self.augment(images)
+        return self.normalize(images), labels.long()
+
+    def __call__(self):
+        from udabench.method import Batch
+
+        batch = Batch()
+        if "source" in self.splits:
+            batch.source_x, batch.source_y = self.draw("source")
+        if "target" in self.splits:
+            batch.target_x, _ = self.draw("target")  # target labels never reach a method
+        return batch
+
+    def close(self) -> None:
+        pass
+
+
+class LoaderBatches:
+    """The per-sample way: one shuffling ``DataLoader`` (``drop_last``, persistent workers) per
+    domain over :class:`EncodedImages`, started again at the end of each pass.
+
+    ``encoded`` maps the roles the phase sees to ``(PNG bytes, labels)``.
+    """
+
+    def __init__(self, encoded, task, batch_size: int, workers: int, device, seed: int = 0):
+        import torch
+        from torch.utils.data import DataLoader
+
+        self.device = torch.device(device)
+        pin = self.device.type == "cuda"
+        transform = pil_transform(task)
+        mode = "L" if task.channels == 1 else "RGB"
+        self.loaders, self.iterators = {}, {}
+        for offset, (role, (images, labels)) in enumerate(encoded.items()):
+            dataset = EncodedImages(images, labels, transform, mode)
+            self.loaders[role] = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                            num_workers=workers, persistent_workers=workers > 0,
+                                            pin_memory=pin, generator=torch.Generator().manual_seed(seed + offset))
+            self.iterators[role] = iter(self.loaders[role])
+
+    def _next(self, role: str):
+        try:
+            return next(self.iterators[role])
+        except StopIteration:
+            self.iterators[role] = iter(self.loaders[role])
+            return next(self.iterators[role])
+
+    def __call__(self):
+        from udabench.method import Batch
+
+        batch = Batch()
+        if "source" in self.loaders:
+            images, labels = self._next("source")
+            batch.source_x = images.to(self.device, non_blocking=True)
+            batch.source_y = labels.to(self.device, non_blocking=True)
+        if "target" in self.loaders:
+            images, _ = self._next("target")
+            batch.target_x = images.to(self.device, non_blocking=True)
+        return batch
+
+    def close(self) -> None:
+        for iterator in self.iterators.values():
+            shutdown = getattr(iterator, "_shutdown_workers", None)
+            if shutdown is not None:  # persistent workers would otherwise live until collected
+                shutdown()
+        self.iterators.clear()
+        self.loaders.clear()
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+def _synchronize(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class StepTiming:
+    """Seconds of each timed round, the steps per round, and the last step's logged values."""
+
+    seconds: list[float]
+    steps: int
+    logs: dict[str, float]
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / statistics.median(self.seconds)
+
+
+def time_phase(method, phase: str, phase_steps: int, next_batch: Callable[[], Any], options: BenchOptions,
+               device) -> StepTiming:
+    """Warm up, then time ``options.repeats`` rounds of ``options.steps`` updates of ``phase``.
+
+    The steps are numbered as the last ones of a phase of ``phase_steps`` steps (or of as many as
+    are run, if more), so that what a method starts late in a phase (3C-GAN's classifier) is timed.
+    """
+    total = options.warmup + options.steps * options.repeats
+    length = max(phase_steps, total)
+    method.train()
+    method.begin_phase(phase, length)
+    step = length - total
+    logs = {}
+    for _ in range(options.warmup):
+        logs = method.update(phase, step, next_batch())
+        step += 1
+    _synchronize(device)
+    seconds = []
+    for _ in range(options.repeats):
+        started = time.perf_counter()
+        for _ in range(options.steps):
+            logs = method.update(phase, step, next_batch())
+            step += 1
+        _synchronize(device)
+        seconds.append(time.perf_counter() - started)
+    return StepTiming(seconds, options.steps, {name: float(value) for name, value in logs.items()})
+
+
+def eval_rate(method, split, task, registry, device, batch_size: int, repeats: int, limit: int = EVAL_IMAGES) -> float:
+    """Images per second of the runner's ``evaluate`` on (the first ``limit`` images of) ``split``:
+    the median over ``repeats`` evaluations after a warm-up on one batch."""
+    from udabench.runner import Normalizer, evaluate
+    from udabench.specs import load_object
+
+    split = dataclasses.replace(split, images=split.images[:limit], labels=split.labels[:limit])
+    metrics = {name: (spec, load_object(spec.function))
+               for name, spec in registry.specs["metrics"].items() if task.kind in spec.kinds}
+    normalize = Normalizer(task, device)
+    first = dataclasses.replace(split, images=split.images[:batch_size], labels=split.labels[:batch_size])
+    evaluate(method, first, normalize, metrics, split.num_classes, batch_size)
+    seconds = []
+    for _ in range(repeats):
+        _synchronize(device)
+        started = time.perf_counter()
+        evaluate(method, split, normalize, metrics, split.num_classes, batch_size)
+        _synchronize(device)
+        seconds.append(time.perf_counter() - started)
+    return len(split) / statistics.median(seconds)
+
+
+def task_splits(prepared) -> list[tuple[str, str]]:
+    """The task's ``(dataset, split)`` pairs a run loads, each once: train and test of both domains."""
+    task = prepared.task
+    pairs = []
+    for role, name in (("source", task.source), ("target", task.target)):
+        test = (task.source_test_split or task.test_split) if role == "source" else task.test_split
+        for split in (task.train_split, test):
+            if (name, split) not in pairs:
+                pairs.append((name, split))
+    return pairs
+
+
+def load_times(prepared, registry) -> tuple[float, float]:
+    """Seconds to load the task's splits with an empty decoded-data cache (``cold``: decoding and
+    writing the cache) and again from that cache (``warm``: memory-mapping and checking it). The
+    cache is a temporary folder, removed afterwards; the user's cache is neither read nor changed."""
+    from udabench.data.loading import load_split
+
+    folder = tempfile.mkdtemp(prefix="udabench-bench-cache-")
+    previous = os.environ.get("UDABENCH_CACHE")
+    os.environ["UDABENCH_CACHE"] = folder
+    try:
+        times = []
+        for _ in ("cold", "warm"):
+            started = time.perf_counter()
+            loaded = [load_split(registry.get("datasets", name), prepared.sources[name], split, prepared.task)
+                      for name, split in task_splits(prepared)]
+            times.append(time.perf_counter() - started)
+            del loaded
+        return times[0], times[1]
+    finally:
+        if previous is None:
+            os.environ.pop("UDABENCH_CACHE", None)
+        else:
+            os.environ["UDABENCH_CACHE"] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- one method on one task ----------------------------------------------------------------------
+
+def adaptation_phase(prepared):
+    """The method's last phase: the one that adapts (or, for a one-phase method, the only one)."""
+    return prepared.method.phases[-1]
+
+
+def step_speed(prepared, registry, splits, device, batch_size: int, seed: int, options: BenchOptions,
+               encoded: dict[str, tuple[list[bytes], Any]] | None = None,
+               variants=("udabench", "typical")) -> tuple[dict[str, StepTiming], Any]:
+    """Time the last phase of ``prepared``'s method fed by each of ``variants``, the same initial
+    weights for each; returns the timings and the method trained by the first variant.
+
+    ``splits`` are the run's splits (``load_task_data``); ``encoded`` the PNG bytes and labels of the
+    train split of each domain the phase sees (made here if not given).
+    """
+    from udabench.runner import build_method, seed_everything
+
+    phase = adaptation_phase(prepared)
+    roles = [role for role in ROLES if role in phase.inputs]
+    phase_steps = prepared.config["phase_steps"].get(phase.name, 0)
+    num_classes = splits["source_train"].num_classes
+    timings, kept = {}, None
+    for variant in variants:
+        if variant == "udabench":
+            feed = IndexedBatches({role: splits[f"{role}_train"] for role in roles}, prepared.task, batch_size,
+                                  device, seed)
+        elif variant == "typical":
+            if encoded is None:
+                encoded = encode_train_splits(splits, roles)
+            feed = LoaderBatches({role: encoded[role] for role in roles}, prepared.task, batch_size,
+                                 options.loader_workers, device, seed)
+        else:
+            raise ValueError(f"unknown input path '{variant}'")
+        try:
+            seed_everything(seed, deterministic=device.type == "cpu")  # as a run: same initial weights
+            method = build_method(prepared, device, num_classes)
+            timings[variant] = time_phase(method, phase.name, phase_steps, feed, options, device)
+        finally:
+            feed.close()
+        if kept is None:
+            kept = method
+        del method
+    return timings, kept
+
+
+def encode_train_splits(splits, roles) -> dict[str, tuple[list[bytes], list[int]]]:
+    """The train split of each of ``roles`` as PNG bytes and labels (the typical pipeline's input)."""
+    return {role: (encode_png(splits[f"{role}_train"].images), splits[f"{role}_train"].labels.tolist())
+            for role in roles}
+
+
+def _finite(row: dict[str, Any]) -> None:
+    for key, value in row.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UdabenchError(f"bench of {row['method']} on {row['task']}: {key} is {value}")
+
+
+def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]:
+    """One row per request (a :class:`~udabench.runner.RunRequest` per method and task), in order.
+
+    Every request is prepared (and so checked) before anything is loaded or timed; bad input raises
+    :class:`UdabenchError`. Data, PNG encodings and load times are shared by the rows of a task.
+    """
+    import torch
+
+    from udabench.runner import load_task_data, prepare, resolve_device
+
+    options.check()
+    prepared = [prepare(registry, request) for request in requests]
+    for run in prepared:
+        if run.task.kind != "classification":
+            raise UdabenchError(f"udabench bench times classification tasks; '{run.task.name}' is a "
+                                f"{run.task.kind} task")
+    devices = {request.device: resolve_device(request.device) for request in requests}
+    previous_threads = torch.get_num_threads()
+    rows = []
+    try:
+        by_task: dict[str, list[int]] = {}
+        for index, run in enumerate(prepared):
+            by_task.setdefault(run.task.name, []).append(index)
+        total, done = len(prepared), 0
+        for task_name, indices in by_task.items():
+            first = prepared[indices[0]]
+            request = requests[indices[0]]
+            device = devices[request.device]
+            if request.threads:
+                torch.set_num_threads(request.threads)
+            log(f"{task_name}: loading the splits (through the decoded-data cache)")
+            splits = load_task_data(first, registry, device, progress=False)
+            log(f"{task_name}: timing loads with an empty cache, then from it")
+            cold, warm = load_times(first, registry)
+            encoded: dict[str, Any] = {}
+            for index in indices:
+                run, request = prepared[index], requests[index]
+                device = devices[request.device]
+                if request.threads:
+                    torch.set_num_threads(request.threads)
+                done += 1
+                phase = adaptation_phase(run)
+                roles = [role for role in ROLES if role in phase.inputs]
+                missing = [role for role in roles if role not in encoded]
+                if missing:
+                    log(f"{task_name}: PNG-encoding the train split of {', '.join(missing)} for the typical pipeline")
+                    encoded.update(encode_train_splits(splits, missing))
+                log(f"[{done}/{total}] {run.method.name} on {task_name}, phase '{phase.name}' "
+                    f"({'+'.join(roles)}), {device}, {torch.get_num_threads()} thread(s): udabench path, then typical")
+                timings, method = step_speed(run, registry, splits, device, request.batch_size, request.seed,
+                                             options, encoded)
+                log(f"[{done}/{total}] {run.method.name} on {task_name}: evaluation")
+                evals = eval_rate(method, splits["target_test"], run.task, registry, device,
+                                  request.eval_batch_size, options.repeats, options.eval_images)
+                del method
+                ours, theirs = timings["udabench"].steps_per_s, timings["typical"].steps_per_s
+                row = {
+                    "method": run.method.name, "task": task_name, "device": str(device),
+                    "threads": torch.get_num_threads(),
+                    "udabench_steps_per_s": ours, "typical_steps_per_s": theirs, "ratio": ours / theirs,
+                    "udabench_images_per_s": ours * request.batch_size * len(roles),
+                    "eval_images_per_s": evals, "cold_load_s": cold, "warm_load_s": warm,
+                    "phase": phase.name, "inputs": roles, "batch_size": request.batch_size,
+                    "steps": options.steps, "warmup": options.warmup, "repeats": options.repeats,
+                    "loader_workers": options.loader_workers, "seed": request.seed,
+                    "backbone": run.backbone_name,
+                }
+                _finite(row)
+                rows.append(row)
+            del splits
+    finally:
+        torch.set_num_threads(previous_threads)
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a GitHub-style table with the columns of :data:`COLUMNS`."""
+    from tabulate import tabulate
+
+    def cell(key, value):
+        if key == "ratio":
+            return f"{value:.2f}x"
+        if key.endswith("steps_per_s"):
+            return f"{value:.2f}"
+        if key.endswith("images_per_s"):
+            return f"{value:,.0f}"
+        if key.endswith("_s"):
+            return f"{value:.2f}"
+        return value
+
+    body = [[cell(key, row[key]) for key, _ in COLUMNS] for row in rows]
+    return tabulate(body, headers=[heading for _, heading in COLUMNS], tablefmt="github",
+                    disable_numparse=True, colalign=["left"] * 3 + ["right"] * (len(COLUMNS) - 3))
