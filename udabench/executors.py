@@ -12,6 +12,7 @@ import sys
 from typing import Callable
 
 from udabench.errors import UdabenchError
+from udabench.machine import thread_share
 
 
 def _die_with_parent() -> None:
@@ -67,7 +68,7 @@ class LocalExecutor:
         if workers <= 0:
             raise UdabenchError(f"--workers must be positive (got {workers})")
         self.workers = workers
-        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        self.threads = threads or thread_share(workers)
 
     def run(self, jobs, store_path: str, on_outcome, rerun: bool = False) -> list:
         import multiprocessing

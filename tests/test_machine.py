@@ -1,0 +1,27 @@
+"""Threads: a run never starts more torch threads than the cores it may use."""
+
+from __future__ import annotations
+
+import os
+
+from udabench import machine
+from udabench.executors import LocalExecutor
+
+
+def test_cores_follow_the_affinity_and_a_cgroup_quota(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7})
+    monkeypatch.setattr(machine, "_cgroup_quota", lambda: None)
+    assert machine.available_cores() == 8
+    monkeypatch.setattr(machine, "_cgroup_quota", lambda: 1.5)  # 150 ms per 100 ms period
+    assert machine.available_cores() == 2
+    monkeypatch.setattr(machine, "_cgroup_quota", lambda: 0.2)
+    assert machine.available_cores() == 1
+
+
+def test_a_sweep_gives_each_worker_its_share(monkeypatch):
+    monkeypatch.setattr(machine, "available_cores", lambda: 8)
+    assert machine.thread_share(2) == 4
+    assert machine.thread_share(3) == 2
+    assert machine.thread_share(16) == 1
+    assert LocalExecutor(workers=4).threads == 2
+    assert LocalExecutor(workers=4, threads=3).threads == 3  # --threads overrides
