@@ -71,3 +71,28 @@ def test_generator_output_map_is_the_identity_at_half_and_hits_the_task_space_ot
     expected = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     assert torch.allclose(imagenet(x), expected, atol=1e-6)
     assert not dict(imagenet.state_dict())  # set by the task, not saved in checkpoints
+
+
+def _classification_methods_with_the_task_model():
+    from udabench.plugins import load_registry
+
+    registry = load_registry(warn=False)
+    return [registry.get("methods", name) for name in registry.names("methods")
+            if "bottleneck_bn" in registry.get("methods", name).hparams
+            and "classification" in registry.get("methods", name).kinds]
+
+
+@pytest.mark.parametrize("spec", _classification_methods_with_the_task_model(), ids=lambda spec: spec.name)
+@pytest.mark.parametrize("bottleneck_bn", [True, False])
+def test_every_method_with_the_shared_task_model_takes_bottleneck_bn(spec, bottleneck_bn):
+    from methodkit import TinyBackbone
+    from udabench.method import MethodContext, TaskModel, is_batch_norm
+    from udabench.specs import load_object
+
+    hparams = {**spec.hparams, "bottleneck_bn": bottleneck_bn}
+    context = MethodContext(10, 1, 16, hparams, {phase.name: 2 for phase in spec.phases}, lambda: TinyBackbone(1, 16))
+    method = load_object(spec.factory)(context)
+    models = [m for m in method.modules() if isinstance(m, TaskModel)]
+    assert models
+    for model in models:
+        assert any(is_batch_norm(m) for m in model.bottleneck) is bottleneck_bn

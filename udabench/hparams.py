@@ -7,11 +7,11 @@ from typing import Any, Iterable, Mapping
 
 from udabench.errors import UdabenchError, unknown_name_error
 
-# The task-model recipe several methods share: SGD with DANN's annealing, a batch-normed
-# bottleneck before the linear head. Methods copy these and add their own. ``backbone_lr_mult``
-# scales the learning rate of the backbone's parameters in the shared ``sgd`` helper; ``weights``
-# says how the backbone starts (``udabench.weights``). Tasks set both through their protocol
-# hyperparameters (Office-31: 0.1 and ImageNet weights).
+# The task-model recipe several methods share: SGD with DANN's annealing, a bottleneck (batch-normed
+# unless ``bottleneck_bn`` is off) before the linear head. Methods copy these and add their own.
+# ``backbone_lr_mult`` scales the learning rate of the backbone's parameters in the shared ``sgd``
+# helper; ``weights`` says how the backbone starts (``udabench.weights``). Tasks set both through
+# their protocol hyperparameters (Office-31: 0.1 and ImageNet weights).
 TASK_MODEL_HPARAMS: dict[str, Any] = {
     "lr": 0.01,
     "momentum": 0.9,
@@ -19,6 +19,7 @@ TASK_MODEL_HPARAMS: dict[str, Any] = {
     "nesterov": True,
     "lr_schedule": "dann",
     "bottleneck_dim": 256,
+    "bottleneck_bn": True,
     "dropout": 0.5,
     "backbone_lr_mult": 1.0,
     "weights": "none",
@@ -30,7 +31,9 @@ TASK_MODEL_HELP: dict[str, str] = {
     "nesterov": "Nesterov momentum",
     "lr_schedule": "'dann': lr / (1 + 10 p)^0.75 over progress p; 'poly': lr (1 - p)^0.9 (DeepLab's, "
                    "the segmentation tasks' protocol); 'constant'",
-    "bottleneck_dim": "width of the batch-normed bottleneck between backbone and head",
+    "bottleneck_dim": "width of the bottleneck between backbone and head",
+    "bottleneck_bn": "batch norm in the bottleneck (false: no batch statistics for a model to carry from "
+                     "source to target; a --source-run must have been trained with the same value)",
     "dropout": "dropout after the bottleneck",
     "backbone_lr_mult": "learning-rate multiplier of the backbone's parameters (e.g. 0.1 to fine-tune "
                         "a pretrained backbone)",
@@ -41,8 +44,11 @@ TASK_MODEL_HELP: dict[str, str] = {
 LR_SCHEDULES = ("dann", "constant", "poly")
 # Hyperparameters added after runs were first stored, with the value that reproduces the behaviour
 # from before they existed. At that value a hyperparameter stays out of the run key, so a stored run
-# keeps its key (and a sweep still finds it) when a later release adds a knob.
-KEY_NEUTRAL: dict[str, Any] = {"backbone_lr_mult": 1.0, "weights": "none"}
+# keeps its key (and a sweep still finds it) when a later release adds a knob. ``bottleneck_bn`` was
+# source-only's own knob before every method took it: source-only runs stored at its default (true)
+# have it in their key, so they get a new key, and so do the runs a sweep trained from them as its
+# shared source model (their key holds the source run's). No other stored run changes key.
+KEY_NEUTRAL: dict[str, Any] = {"backbone_lr_mult": 1.0, "weights": "none", "bottleneck_bn": True}
 # The image translator and PatchGAN of ``udabench.translation`` (CyCADA, SUIT): sizes smaller than
 # CycleGAN's (64 wide, 9 blocks) so that a run fits a CPU, and CycleGAN's Adam settings.
 TRANSLATOR_HPARAMS: dict[str, Any] = {

@@ -173,7 +173,7 @@ def mlp(sizes: list[int], batch_norm: bool = True, dropout: float = 0.0) -> nn.S
 
 
 class TaskModel(nn.Module):
-    """backbone -> bottleneck (linear, batch norm, ReLU) -> linear classifier head."""
+    """backbone -> bottleneck (linear, batch norm unless ``batch_norm`` is false, ReLU) -> linear classifier head."""
 
     def __init__(self, backbone: nn.Module, num_classes: int, bottleneck_dim: int, dropout: float = 0.0,
                  batch_norm: bool = True):

@@ -79,8 +79,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, TaskModel, frozen, is_batch_norm, is_dropout, lr_groups, mean_entropy,
-                             running_stats_untouched, sgd, source_step, tanh_to_task, vat_loss)
+from udabench.method import (Method, frozen, is_batch_norm, is_dropout, lr_groups, mean_entropy,
+                             running_stats_untouched, sgd, source_step, tanh_to_task, task_model, vat_loss)
 
 
 def generator_stages(resolution: int) -> int:
@@ -153,7 +153,7 @@ class ThreeCGAN(Method):
         super().__init__(context)
         hp = self.hparams
         self.num_classes = context.num_classes
-        self.model = TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
+        self.model = task_model(context, hp)
         # theta_Cs: filled from C at the start of the adapt phase, never trained.
         self.source_model = copy.deepcopy(self.model).requires_grad_(False)
         self.generator = ConditionalGenerator(context.num_classes, hp["noise_dim"], context.in_channels,

@@ -45,14 +45,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, TaskModel, frozen, is_dropout, lr_groups, mark_backbone, mlp, sgd, source_step
+from udabench.method import Method, frozen, is_dropout, lr_groups, mark_backbone, mlp, sgd, source_step, task_model
 
 
 class ADDA(Method):
     def __init__(self, context):
         super().__init__(context)
         hp = self.hparams
-        self.model = TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
+        self.model = task_model(context, hp)
         self.target_encoder = nn.Sequential(mark_backbone(copy.deepcopy(self.model.backbone)),
                                             copy.deepcopy(self.model.bottleneck))
         width = hp["discriminator_dim"]

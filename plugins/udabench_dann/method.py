@@ -8,14 +8,14 @@ widely used Office-31 recipe; the GRL and learning-rate schedules follow the pap
 import torch
 import torch.nn.functional as F
 
-from udabench.method import Method, TaskModel, grl_coefficient, mlp, reverse_gradient, schedule_lr, sgd
+from udabench.method import Method, grl_coefficient, mlp, reverse_gradient, schedule_lr, sgd, task_model
 
 
 class DANN(Method):
     def __init__(self, context):
         super().__init__(context)
         hp = self.hparams
-        self.model = TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
+        self.model = task_model(context, hp)
         width = hp["discriminator_dim"]
         self.discriminator = mlp([self.model.out_features, width, width, 1])
 

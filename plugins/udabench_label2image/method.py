@@ -71,8 +71,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, TaskModel, frozen, mean_entropy, schedule_lr, sgd, source_step, tanh_to_task,
-                             vat_loss)
+from udabench.method import (Method, frozen, mean_entropy, schedule_lr, sgd, source_step, tanh_to_task,
+                             task_model, vat_loss)
 
 SAMPLES_PER_CLASS = 8  # images per row of the snapshot grid, one row per class
 
@@ -138,7 +138,7 @@ class Label2Image(Method):
         super().__init__(context)
         hp = self.hparams
         k, c, r = context.num_classes, context.in_channels, context.resolution
-        self.model = TaskModel(context.make_backbone(), k, hp["bottleneck_dim"], hp["dropout"])
+        self.model = task_model(context, hp)
         self.generator = ConditionalGenerator(k, hp["noise_dim"], c, r, hp["generator_width"])
         self.generator.body.append(tanh_to_task(context))  # tanh's [-1, 1] in the task's normalised space
         self.discriminator = Discriminator(c, r, hp["discriminator_width"])

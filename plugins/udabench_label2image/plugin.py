@@ -76,7 +76,7 @@ SEG_PHASES = (
 
 # The segmentation network has its own head: no bottleneck or dropout of the classification recipe.
 _SEG_TASK_MODEL = {name: value for name, value in TASK_MODEL_HPARAMS.items()
-                   if name not in ("bottleneck_dim", "dropout")}
+                   if name not in ("bottleneck_dim", "bottleneck_bn", "dropout")}
 
 SEG_HPARAMS = {
     **_SEG_TASK_MODEL,

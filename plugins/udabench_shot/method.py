@@ -39,7 +39,7 @@ udabench's choices:
 import torch
 import torch.nn.functional as F
 
-from udabench.method import Method, TaskModel, mean_entropy, schedule_lr, sgd
+from udabench.method import Method, mean_entropy, schedule_lr, sgd, task_model
 
 
 def information_maximisation(logits: torch.Tensor, epsilon: float = 1e-5):
@@ -79,7 +79,7 @@ class SHOT(Method):
     def __init__(self, context):
         super().__init__(context)
         hp = self.hparams
-        self.model = TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
+        self.model = task_model(context, hp)
         if hp["head_weight_norm"]:
             self.model.head = torch.nn.utils.parametrizations.weight_norm(self.model.head)
         self.memory_features = None

@@ -13,12 +13,8 @@ def udabench_methods():
             factory="udabench_source_only.method:SourceOnly",
             setting="uda",
             phases=(Phase("train", frozenset({"source"})),),
-            hparams={**TASK_MODEL_HPARAMS, "bottleneck_bn": True},
-            hparam_help={
-                **TASK_MODEL_HELP,
-                "bottleneck_bn": "batch norm in the bottleneck (true: the same network as the adaptation "
-                                 "methods; false: no statistics that a source-only model would carry over)",
-            },
+            hparams=dict(TASK_MODEL_HPARAMS),
+            hparam_help=dict(TASK_MODEL_HELP),
             description="task model trained on labelled source only: the floor of every table",
             kinds=("classification", "segmentation"),
         )

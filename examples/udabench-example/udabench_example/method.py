@@ -7,14 +7,13 @@ Source and target batches share one forward pass, so batch-norm statistics mix b
 import torch
 import torch.nn.functional as F
 
-from udabench.method import Method, TaskModel, mean_entropy, schedule_lr, sgd
+from udabench.method import Method, mean_entropy, schedule_lr, sgd, task_model
 
 
 class EntropyMinimization(Method):
     def __init__(self, context):
         super().__init__(context)
-        hp = self.hparams
-        self.model = TaskModel(context.make_backbone(), context.num_classes, hp["bottleneck_dim"], hp["dropout"])
+        self.model = task_model(context, self.hparams)
 
     def begin_phase(self, phase, steps):
         self.steps = steps
