@@ -1,0 +1,37 @@
+"""AdaBN: source-only's model, then every batch-norm layer's statistics re-estimated on the target.
+
+Phase ``source`` is source-only's (the same class: the same network, recipe and random draws, so a
+source-only run of ``source_steps`` steps is the same model and ``--source-run`` can take one).
+Phase ``adapt`` changes no weight. It resets the running mean and variance of every batch-norm
+layer and forwards unlabelled target training batches without gradient, batch norm in training
+mode and dropout off, each layer averaging the batches' statistics cumulatively (``momentum=None``):
+the running mean is the mean over the target images seen, the running variance the mean of the
+batches' unbiased variances. Predictions then normalise target features by target statistics, as
+in the paper; the paper averages over the whole target set at once, here over ``adapt_steps``
+shuffled batches.
+"""
+
+import torch
+
+from udabench.method import is_batch_norm, is_dropout, mean_entropy
+from udabench_source_only.method import SourceOnly
+
+
+class AdaBN(SourceOnly):
+    def begin_phase(self, phase, steps):
+        if phase == "source":
+            return super().begin_phase(phase, steps)
+        for module in self.model.modules():
+            if is_batch_norm(module):
+                module.reset_running_stats()
+                module.momentum = None  # a cumulative average rather than an exponential one
+
+    def update(self, phase, step, batch):
+        if phase == "source":
+            return super().update(phase, step, batch)
+        for module in self.model.modules():
+            if is_dropout(module):
+                module.eval()  # the statistics of the network that predicts, which has no dropout
+        with torch.no_grad():
+            logits = self.model(batch.target_x)
+        return {"target_entropy": mean_entropy(logits)}
