@@ -210,9 +210,9 @@ class GuardedImages:
 
 
 def test_source_free_adaptation_cannot_read_a_source_sample(registry, tiny_digits, monkeypatch):
-    import udabench.runner as runner_module
+    import udabench.runner.loop as loop_module  # where execute looks load_task_data up
 
-    real_load = runner_module.load_task_data
+    real_load = loop_module.load_task_data
     guarded = {}
 
     def load_with_guard(*args, **kwargs):
@@ -221,7 +221,7 @@ def test_source_free_adaptation_cannot_read_a_source_sample(registry, tiny_digit
         splits["source_train"].images = guarded["images"]
         return splits
 
-    monkeypatch.setattr(runner_module, "load_task_data", load_with_guard)
+    monkeypatch.setattr(loop_module, "load_task_data", load_with_guard)
     monkeypatch.setattr(SpyMethod, "begin_phase", _tracking_begin_phase)
     SpyMethod.seen.clear()
     request = request_for(tiny_digits, "spy-free", steps=3)

@@ -1,0 +1,193 @@
+"""The training loop: a prepared run on its device, trained phase by phase, evaluated and saved."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from udabench.data import augment as augment_module
+from udabench.errors import UdabenchError
+from udabench.plugins import Registry
+from udabench.runner.build import build_method
+from udabench.runner.checkpoints import _take_stored_weights
+from udabench.runner.evaluation import Evaluator, main_metric
+from udabench.runner.pictures import SegmentationPictures, Snapshotter
+from udabench.runner.request import PreparedRun, RunRequest
+from udabench.runner.results import RunFailed, RunResult
+from udabench.runner.task_data import IndexSampler, Normalizer, _describe_data, load_task_data
+from udabench.selection import evaluation_steps
+
+
+def resolve_device(requested: str):
+    import torch
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UdabenchError(
+            f"--device cuda: CUDA is not available here (torch {torch.__version__}); use --device cpu"
+        )
+    return torch.device(requested)
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch; ``deterministic`` also asks torch for deterministic kernels
+    (on by default on the CPU, where it costs little; on CUDA it would slow scatter-heavy steps)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
+            artifact_dir: Path | None = None) -> RunResult:
+    """Train and evaluate; raises :class:`RunFailed` if training diverges."""
+    import torch
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    device = resolve_device(request.device)
+    if request.threads:
+        torch.set_num_threads(request.threads)
+    result = RunResult(prepared.run_id, prepared.key, prepared.method.name, prepared.task.name,
+                       request.seed, prepared.config, "running", device=str(device))
+    seed_everything(request.seed, deterministic=device.type == "cpu")
+    splits = load_task_data(prepared, registry, device, request.progress)
+    num_classes = splits["source_train"].num_classes
+    data_details = {name: _describe_data(prepared.sources[name], splits, role)
+                    for role, name in (("source", prepared.task.source), ("target", prepared.task.target))}
+    loaded = time.perf_counter()
+
+    method = build_method(prepared, device, num_classes)
+    normalize = Normalizer(prepared.task, device)
+    if request.source_checkpoint:
+        _take_stored_weights(method.load_source_weights, request.source_checkpoint,
+                             f"--source-run {request.source_run[:12]}: its weights do not fit", prepared.method.name)
+    generator_from = prepared.hparams.get("generator_from", "none")
+    if generator_from != "none" and not request.generator_checkpoint:
+        raise UdabenchError(f"--set generator_from={generator_from}: the stored run was not looked up; "
+                            "'udabench run' does that (with --store)")
+    if request.generator_checkpoint:
+        _take_stored_weights(method.load_generator_weights, request.generator_checkpoint,
+                             "--set generator_from: the stored run's generator does not fit", prepared.method.name)
+    generator = torch.Generator().manual_seed(request.seed)
+    dense = prepared.task.kind == "segmentation"
+    augment = augment_module.Augmenter(prepared.task.augment, prepared.task.resolution, request.seed)
+    samplers = {role: IndexSampler(len(splits[f"{role}_train"]), request.batch_size, generator,
+                                   splits[f"{role}_train"].images.device)
+                for role in ("source", "target")}
+
+    from udabench.method import Batch
+
+    def draw(role):
+        split = splits[f"{role}_train"]
+        indices = samplers[role].next()
+        images = split.images[indices].to(device, non_blocking=True)
+        labels = split.labels[indices].to(device, non_blocking=True)
+        if augment and dense:
+            images, labels = augment(images, labels)
+        elif augment:
+            images = augment(images)
+        return normalize(images), labels.long()
+
+    class_names = prepared.task.classes or registry.get("datasets", prepared.task.source).classes
+    evaluator = Evaluator(method, splits, normalize, registry, prepared.task, class_names,
+                          request.eval_batch_size, request.seed)
+    snapshotter = Snapshotter(method, prepared.task, artifact_dir, request.snapshots,
+                              SegmentationPictures(method, splits, normalize, prepared.task, request.seed)
+                              if dense else None)
+    total_steps = sum(prepared.config["phase_steps"].values())
+    bar = tqdm(total=total_steps, desc=f"{prepared.method.name} {prepared.task.name}", unit="step",
+               disable=not request.progress, file=sys.stderr, dynamic_ncols=True)
+    done, eval_time = 0, 0.0
+    method.train()
+    phases = [p for p in prepared.method.phases if p.name in prepared.config["phase_steps"]]
+    for index, phase in enumerate(phases):
+        if prepared.method.setting == "source-free" and "source" not in phase.inputs:
+            # From here on the source training data no longer exists for this run.
+            splits.pop("source_train", None)
+            samplers.pop("source", None)
+        steps = prepared.config["phase_steps"][phase.name]
+        last_phase = index == len(phases) - 1
+        eval_steps = set(evaluation_steps(steps, request.eval_points)) if last_phase else {steps}
+        log_every = request.log_every or max(1, min(50, steps // 20))
+        method.begin_phase(phase.name, steps)
+        sums: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        count = 0
+        for step in range(steps):
+            batch = Batch()
+            if "source" in phase.inputs:
+                batch.source_x, batch.source_y = draw("source")
+            if "target" in phase.inputs:
+                batch.target_x, _ = draw("target")  # target labels never leave the runner
+            logs = method.update(phase.name, step, batch)
+            for name, value in logs.items():
+                if not isinstance(value, torch.Tensor):
+                    raise UdabenchError(
+                        f"method '{prepared.method.name}' returned {type(value).__name__} for '{name}' from "
+                        "update(); return detached scalar tensors"
+                    )
+                sums[name] = sums.get(name, 0.0) + value.detach()
+                counts[name] = counts.get(name, 0) + 1
+            count += 1
+            done += 1
+            if count == log_every or step == steps - 1:
+                # Averaged over the steps that logged each value: some losses skip some steps.
+                record = {name: float(total) / counts[name] for name, total in sums.items()}
+                record.update(phase=phase.name, step=step + 1)
+                result.history.append(record)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if isinstance(v, float)}, refresh=False)
+                non_finite = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+                if non_finite:
+                    bar.close()
+                    result.status = "failed"
+                    result.error = (f"{', '.join(non_finite)} became {record[non_finite[0]]} in phase "
+                                    f"'{phase.name}' near step {step + 1}; lower the learning rate (--set lr=...)")
+                    result.timings = {"load_s": loaded - started, "train_s": time.perf_counter() - loaded}
+                    raise RunFailed(f"run {prepared.run_id} failed: {result.error}", result)
+                sums, counts, count = {}, {}, 0
+            snapshotter.maybe_save(phase.name, step + 1, steps)
+            bar.update(1)
+            if last_phase and step + 1 in eval_steps:
+                evaluating = time.perf_counter()
+                evaluator(phase.name, step + 1)
+                eval_time += time.perf_counter() - evaluating
+    bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    trained = time.perf_counter()
+
+    from udabench.selection import selections
+
+    final = evaluator.points[-1]
+    result.metrics = {k: v for k, v in final.items() if k not in ("phase", "step", "entropy", "snd")}
+    result.details = {
+        "evaluations": evaluator.points,
+        "selection": selections(evaluator.points, main_metric(prepared.task)),
+        "data": data_details,
+    }
+    if dense:
+        result.details["per_class_iou"] = evaluator.per_class_iou()
+
+    if artifact_dir is not None:
+        artifact_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = artifact_dir / "model.pt"
+        torch.save({k: v.detach().cpu() for k, v in method.state_dict().items()}, checkpoint)
+        result.checkpoint = str(checkpoint)
+    result.timings = {
+        "load_s": loaded - started,
+        "train_s": trained - loaded - eval_time,
+        "eval_s": eval_time,
+        "total_s": time.perf_counter() - started,
+        "steps_per_s": total_steps / max(trained - loaded - eval_time, 1e-9),
+    }
+    result.status = "ok"
+    return result

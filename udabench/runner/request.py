@@ -1,0 +1,149 @@
+"""A run request, checked and resolved into a prepared run and its run key, without importing torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from udabench import hparams as hparams_module
+from udabench import weights as weights_module
+from udabench.data import augment as augment_module
+from udabench.data.loading import DataSource, resolve_source
+from udabench.errors import UdabenchError
+from udabench.plugins import Registry
+from udabench.specs import BackboneSpec, MethodSpec, TaskSpec
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for, as the CLI (or a sweep) hands it over."""
+
+    method: str
+    task: str
+    seed: int = 0
+    steps: int = 3000
+    batch_size: int = 128
+    device: str = "auto"
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    backbone: str | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+    data_root: str | None = None
+    eval_batch_size: int = 1024
+    threads: int | None = None
+    snapshots: int = 4
+    eval_points: int = 5  # evaluations over the last phase, for model selection (the last one ends training)
+    source_run: str | None = None
+    source_checkpoint: str | None = None
+    log_every: int | None = None  # default: about 20 records per phase, at most every 50 steps
+    progress: bool = True
+    resolution: tuple[int, int] | None = None  # (height, width) instead of a segmentation task's own
+    generator_checkpoint: str | None = None  # the checkpoint of --set generator_from=RUN (jobs.resolve_stored_runs)
+
+
+@dataclass
+class PreparedRun:
+    method: MethodSpec
+    task: TaskSpec
+    backbone: BackboneSpec
+    backbone_name: str
+    hparams: dict[str, Any]
+    sources: dict[str, DataSource]
+    config: dict[str, Any]
+    key: str
+
+    @property
+    def run_id(self) -> str:
+        return self.key[:12]
+
+
+def run_key(method: str, task: str, seed: int, config: Mapping[str, Any]) -> str:
+    """The identity of a run: a hash of what determines its outcome.
+
+    Hyperparameters at their key-neutral value (``hparams.KEY_NEUTRAL``) are left out, so that adding
+    such a knob does not change the keys of runs stored before it existed.
+    """
+    hparams = {name: value for name, value in config.get("hparams", {}).items()
+               if not (name in hparams_module.KEY_NEUTRAL and value == hparams_module.KEY_NEUTRAL[name])}
+    config = {**config, "hparams": hparams} if "hparams" in config else config
+    payload = json.dumps({"method": method, "task": task, "seed": seed, "config": config},
+                         sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
+    """Check every name and value of ``request`` and resolve its data, without importing torch."""
+    method = registry.get("methods", request.method)
+    task = registry.get("tasks", request.task)
+    if task.kind not in method.kinds:
+        raise UdabenchError(f"method '{method.name}' does not train on {task.kind} tasks such as '{task.name}' "
+                            f"(it runs on {' and '.join(method.kinds)} tasks)")
+    if request.resolution is not None:
+        if task.kind != "segmentation":
+            raise UdabenchError(f"--resolution applies to segmentation tasks; '{task.name}' is a {task.kind} task "
+                                "whose networks are built for its own input size")
+        task = dataclasses.replace(task, resolution=tuple(request.resolution))
+    if request.steps <= 0:
+        raise UdabenchError(f"--steps must be positive (got {request.steps})")
+    if request.batch_size <= 0:
+        raise UdabenchError(f"--batch-size must be positive (got {request.batch_size})")
+    if request.threads is not None and request.threads <= 0:
+        raise UdabenchError(f"--threads must be positive (got {request.threads})")
+    if request.device not in DEVICES:
+        raise UdabenchError(f"--device must be one of {', '.join(DEVICES)} (got '{request.device}')")
+    backbone_name = request.backbone or task.backbone
+    backbone = registry.get("backbones", backbone_name)
+    augment_module.check(task)
+    defaults = {**method.hparams, **{k: v for k, v in task.hparams.items() if k in method.hparams}}
+    values = hparams_module.resolve(method.name, defaults, request.overrides)
+    weights_file = None
+    if isinstance(values.get("weights"), str) and weights_module.kind(values["weights"]) == "file":
+        values["weights"] = weights_file = weights_module.resolve_file(values["weights"])
+    if request.source_run and not _has_source_phase(method):
+        raise UdabenchError(
+            f"--source-run: method '{method.name}' has no source-training first phase to replace"
+        )
+    phase_steps = {}
+    for phase in method.phases:
+        if request.source_run and phase is method.phases[0]:
+            continue
+        steps = values[phase.steps_param] if phase.steps_param else request.steps
+        if steps <= 0:
+            raise UdabenchError(f"phase '{phase.name}' of '{method.name}' needs a positive step count")
+        phase_steps[phase.name] = steps
+
+    known_datasets = {task.source, task.target}
+    for name in request.data:
+        if name not in known_datasets:
+            raise UdabenchError(
+                f"--data names '{name}', but task '{task.name}' uses {task.source} and {task.target}"
+            )
+    data_root = request.data_root or os.environ.get("UDABENCH_DATA")
+    sources = {name: resolve_source(registry.get("datasets", name), request.data.get(name), data_root)
+               for name in (task.source, task.target)}
+
+    config = {
+        "steps": request.steps,
+        "phase_steps": phase_steps,
+        "batch_size": request.batch_size,
+        "backbone": backbone_name,
+        "hparams": values,
+        "data": {name: source.fingerprint for name, source in sources.items()},
+    }
+    if weights_file is not None:
+        config["backbone_weights"] = weights_module.fingerprint(weights_file)
+    if request.source_run:
+        config["source_run"] = request.source_run
+    if request.resolution is not None:
+        config["resolution"] = list(request.resolution)
+    key = run_key(method.name, task.name, request.seed, config)
+    return PreparedRun(method, task, backbone, backbone_name, values, sources, config, key)
+
+
+def _has_source_phase(method: MethodSpec) -> bool:
+    return len(method.phases) > 1 and method.phases[0].inputs == frozenset({"source"})

@@ -1,0 +1,99 @@
+"""A run's data: the task's splits on the device, the batches drawn from them, their normalisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from udabench.data import augment as augment_module
+from udabench.data.loading import DataSource
+from udabench.plugins import Registry
+from udabench.runner.request import PreparedRun
+from udabench.specs import TaskSpec
+
+
+class IndexSampler:
+    """Endless shuffled passes over ``n`` indices, drawn from a seeded generator, on ``device``."""
+
+    def __init__(self, n: int, batch_size: int, generator, device):
+        self.n, self.batch_size, self.generator, self.device = n, batch_size, generator, device
+        self.order = self._permutation()
+        self.position = 0
+
+    def _permutation(self):
+        import torch
+
+        return torch.randperm(self.n, generator=self.generator).to(self.device)
+
+    def next(self):
+        import torch
+
+        pieces, wanted = [], self.batch_size
+        while wanted:
+            if self.position == self.n:
+                self.order, self.position = self._permutation(), 0
+            take = min(wanted, self.n - self.position)
+            pieces.append(self.order[self.position:self.position + take])
+            self.position += take
+            wanted -= take
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
+
+class Normalizer:
+    """uint8 images -> float, scaled to [0, 1] and normalised with the task's mean and std.
+
+    Images larger than the task's input (a ``cache_resolution`` above ``resolution``) are
+    centre-cropped to it first: evaluation images always, training batches where the task names no
+    random crop (the :class:`~udabench.data.augment.Augmenter` has already cropped them otherwise).
+    """
+
+    def __init__(self, task: TaskSpec, device):
+        import torch
+
+        self.size = task.resolution
+        channels = task.channels
+        mean = task.mean if len(task.mean) == channels else task.mean[:1] * channels
+        std = task.std if len(task.std) == channels else task.std[:1] * channels
+        self.scale = (1.0 / (255.0 * torch.tensor(std, device=device))).view(1, -1, 1, 1)
+        self.shift = (torch.tensor(mean, device=device) / torch.tensor(std, device=device)).view(1, -1, 1, 1)
+
+    def __call__(self, images):
+        return augment_module.center_crop(images, self.size).float() * self.scale - self.shift
+
+
+def load_task_data(prepared: PreparedRun, registry: Registry, device, progress: bool):
+    """Source and target train/test splits at the task's protocol, on ``device`` where they fit.
+
+    A split that a task names twice (Office-31 trains and tests on all of a domain's images) is
+    decoded once and shared.
+    """
+    from udabench.data.loading import load_split
+
+    task = prepared.task
+    splits, loaded = {}, {}
+    for role, name in (("source", task.source), ("target", task.target)):
+        spec = registry.get("datasets", name)
+        test_split = task.source_test_split or task.test_split if role == "source" else task.test_split
+        for split_role, split in (("train", task.train_split), ("test", test_split)):
+            if (name, split) not in loaded:
+                loaded[name, split] = _to_device(load_split(spec, prepared.sources[name], split, task,
+                                                            progress=progress), device)
+            splits[f"{role}_{split_role}"] = loaded[name, split]
+    return splits
+
+
+def _to_device(split, device):
+    import torch
+
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if split.images.numel() > free // 4:  # leave room for training; fall back to host memory
+            return split
+    return split.to(device)
+
+
+def _describe_data(source: DataSource, splits, role: str) -> dict[str, Any]:
+    """Where a dataset of the run came from and how many images each split held."""
+    sizes = {split: len(splits[f"{role}_{split}"]) for split in ("train", "test") if f"{role}_{split}" in splits}
+    location = source.location if source.kind in ("hub", "generated") else Path(source.location).name
+    return {"kind": source.kind, "location": location, "revision": source.revision, "sizes": sizes}
