@@ -327,6 +327,49 @@ def running_stats_untouched(module: nn.Module):
             layer.track_running_stats = True
 
 
+class TargetStatistics:
+    """Re-estimates a network's batch-norm statistics on unlabelled target images (AdaBN: Li et al.,
+    "Revisiting Batch Normalization For Practical Domain Adaptation", ICLR 2017 workshop).
+
+    ``restart()`` empties every batch-norm layer's running mean and variance and switches it to a
+    cumulative average; each ``observe(images)`` then forwards a batch without gradient, batch norm in
+    training mode and dropout off, so the running statistics become the average over every target
+    batch seen; no weight changes. ``finish()`` gives the layers back their exponential momentum, for
+    training that follows. Methods that label with a source model (3C-GAN, Label2Image) use it so the
+    labeller sees target features normalised by target statistics, not the source's.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.layers = [m for m in model.modules() if is_batch_norm(m) and m.track_running_stats]
+        self.momenta = [layer.momentum for layer in self.layers]
+        self.active = False
+
+    def restart(self) -> None:
+        for layer in self.layers:
+            layer.reset_running_stats()
+            layer.momentum = None
+        self.active = True
+
+    def observe(self, images: torch.Tensor) -> torch.Tensor:
+        """Adds a batch to the statistics; returns the network's output on it (batch statistics)."""
+        modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+        for layer in self.layers:
+            layer.train()
+        try:
+            with torch.no_grad():
+                return self.model(images)
+        finally:
+            for module, mode in modes:
+                module.training = mode
+
+    def finish(self) -> None:
+        for layer, momentum in zip(self.layers, self.momenta):
+            layer.momentum = momentum
+        self.active = False
+
+
 @contextlib.contextmanager
 def probing(model: nn.Module):
     """Dropout off and batch-norm running statistics untouched (batch statistics still used)."""

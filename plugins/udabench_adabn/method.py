@@ -11,9 +11,7 @@ in the paper; the paper averages over the whole target set at once, here over ``
 shuffled batches.
 """
 
-import torch
-
-from udabench.method import is_batch_norm, is_dropout, mean_entropy
+from udabench.method import TargetStatistics, mean_entropy
 from udabench_source_only.method import SourceOnly
 
 
@@ -21,17 +19,10 @@ class AdaBN(SourceOnly):
     def begin_phase(self, phase, steps):
         if phase == "source":
             return super().begin_phase(phase, steps)
-        for module in self.model.modules():
-            if is_batch_norm(module):
-                module.reset_running_stats()
-                module.momentum = None  # a cumulative average rather than an exponential one
+        self.target_statistics = TargetStatistics(self.model)
+        self.target_statistics.restart()
 
     def update(self, phase, step, batch):
         if phase == "source":
             return super().update(phase, step, batch)
-        for module in self.model.modules():
-            if is_dropout(module):
-                module.eval()  # the statistics of the network that predicts, which has no dropout
-        with torch.no_grad():
-            logits = self.model(batch.target_x)
-        return {"target_entropy": mean_entropy(logits)}
+        return {"target_entropy": mean_entropy(self.target_statistics.observe(batch.target_x))}
