@@ -8,7 +8,7 @@ from torch import nn
 
 import udabench.method as method_helpers
 from methodkit import TinyBackbone, check_logs, same, state
-from udabench.method import Batch, MethodContext, kl_from_logits, virtual_adversarial_perturbation
+from udabench.method import Batch, MethodContext, is_batch_norm, kl_from_logits, virtual_adversarial_perturbation
 from udabench_3cgan.method import ConditionalGenerator, Discriminator, ThreeCGAN
 from udabench_3cgan.plugin import udabench_methods
 
@@ -111,7 +111,7 @@ def test_frozen_source_copy_does_not_change_during_adapt_while_the_classifier_do
 
 def test_classifier_stays_the_source_model_during_the_warmup():
     torch.manual_seed(0)
-    method = build(classifier_warmup=0.5)
+    method = build(classifier_warmup=0.5, target_statistics_steps=0)
     train_source(method)
     trained, generator = state(method.model), state(method.generator)
     method.begin_phase("adapt", 4)
@@ -123,6 +123,28 @@ def test_classifier_stays_the_source_model_during_the_warmup():
     assert not same(state(method.generator), generator)
     assert "classifier_loss" in method.update("adapt", 2, Batch(target_x=images()))
     assert not same(state(method.model), trained)
+
+
+def test_the_labeller_takes_target_statistics_before_the_generator_learns_from_it():
+    torch.manual_seed(0)
+    method = build(classifier_warmup=0.5, target_statistics_steps=2)
+    train_source(method)
+    parameters = {name: p.detach().clone() for name, p in method.model.named_parameters()}
+    layers = [m for m in method.model.modules() if is_batch_norm(m)]
+    source_means = [layer.running_mean.clone() for layer in layers]
+    target = [images() + 0.5, images() - 0.25]
+    method.begin_phase("adapt", 4)
+    for step, x in enumerate(target):
+        method.update("adapt", step, Batch(target_x=x))
+    assert all(torch.equal(p, parameters[name]) for name, p in method.model.named_parameters())
+    # The running mean is now the plain average of the two target batches' means: AdaBN.
+    features = method.model.backbone
+    with torch.no_grad():
+        expected = torch.stack([method.model.bottleneck[0](features(x)).mean(0) for x in target]).mean(0)
+    assert torch.allclose(layers[-1].running_mean, expected, atol=1e-5)
+    assert not torch.allclose(layers[-1].running_mean, source_means[-1])
+    method.update("adapt", 2, Batch(target_x=images()))
+    assert all(layer.momentum == 0.1 for layer in layers)  # back to the usual exponential average
 
 
 def test_vat_perturbation_has_the_configured_norm_per_sample_and_is_adversarial():
@@ -202,7 +224,7 @@ def test_labels_are_uniform_and_only_the_generator_gets_gradient_from_its_loss()
 
 def test_batch_norm_in_adapt_updates_running_statistics_once_per_step_and_dropout_is_off():
     torch.manual_seed(0)
-    method = build(dropout=0.5)
+    method = build(dropout=0.5, target_statistics_steps=0)
     train_source(method)
     batch_norm = method.model.bottleneck[1]
     tracked = batch_norm.num_batches_tracked.item()
@@ -214,7 +236,7 @@ def test_batch_norm_in_adapt_updates_running_statistics_once_per_step_and_dropou
     method.train()  # the runner's evaluation switches modes; dropout must stay off
     assert all(not m.training for m in method.model.modules() if isinstance(m, nn.Dropout))
 
-    frozen = build(adapt_batch_stats=False)
+    frozen = build(adapt_batch_stats=False, target_statistics_steps=0)
     train_source(frozen)
     statistics = {k: v for k, v in state(frozen.model.bottleneck[1]).items() if k.startswith(("running", "num"))}
     adapt(frozen, steps=2)
@@ -229,7 +251,7 @@ def test_load_source_weights_lets_adapt_start_without_a_source_phase():
     train_source(trained)
     checkpoint = state(trained)
     for weights in (checkpoint, {k: v for k, v in checkpoint.items() if k.startswith("model.")}):
-        method = build()
+        method = build(target_statistics_steps=0)  # the source statistics kept, to compare predictions
         method.load_source_weights(weights)
         assert same(state(method.model), state(trained.model))
         method.begin_phase("adapt", 2)
@@ -252,16 +274,21 @@ def test_snapshot_shows_one_row_of_generated_samples_per_class():
     method.train()
     adapt(method, steps=2)
     method.eval()
+    running = {k: v.clone() for k, v in method.generator.state_dict().items() if "running" in k}
     with torch.no_grad():
         grids = method.snapshot()
         assert set(grids) == {"generated"}
         grid, per_row = grids["generated"]
         assert per_row == 5 and grid.shape == (NUM_CLASSES * 5, CHANNELS, RESOLUTION, RESOLUTION)
         assert torch.isfinite(grid).all() and grid.abs().max() <= 1.0 and grid.std() > 0
-        noise = method.snapshot_noise
-        for k in range(NUM_CLASSES):
-            row = method.generator(torch.full((5,), k), noise[5 * k:5 * (k + 1)])
-            assert torch.allclose(grid[5 * k:5 * (k + 1)], row)
+        # One row per class, drawn as C's training samples are: G on batch statistics, and its
+        # running statistics left as they were.
+        assert all(torch.equal(v, method.generator.state_dict()[k]) for k, v in running.items())
+        method.generator.train()
+        with method_helpers.running_stats_untouched(method.generator):
+            expected = method.generator(torch.arange(NUM_CLASSES).repeat_interleave(5), method.snapshot_noise)
+        method.generator.eval()
+        assert torch.allclose(grid, expected)
         assert torch.equal(method.snapshot()["generated"][0], grid)  # fixed noise: comparable grids
 
 

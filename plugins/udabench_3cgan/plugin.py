@@ -35,6 +35,8 @@ def udabench_methods():
                 "non_saturating": True,
                 "adapt_batch_stats": True,
                 "classifier_warmup": 0.2,
+                "target_statistics_steps": 100,
+                "lambda_balance": 1.0,
                 "samples_per_class": 8,
             },
             hparam_help={
@@ -75,6 +77,14 @@ def udabench_methods():
                 "classifier_warmup": "fraction of the adapt phase at its start during which only D and G train "
                                      "and C stays the source model (udabench's choice: 0.2; 0 trains C from "
                                      "the first step, as the paper's per-iteration scheme reads)",
+                "target_statistics_steps": "adapt steps at the start during which C's batch-norm statistics are "
+                                           "re-estimated on target batches before G and D step, so G learns "
+                                           "classes from a labeller with target statistics (AdaBN, Li et al., "
+                                           "ICLR 2017 workshop; udabench's choice: 100; 0 keeps the source's)",
+                "lambda_balance": "weight of the class-balance term inside the clustering regulariser: minus the "
+                                  "entropy of C's mean target prediction per batch (SHOT's diversity term, Liang "
+                                  "et al., ICML 2020; udabench's choice: 1.0, SHOT's equal weighting; 0 is the "
+                                  "paper's regulariser alone)",
                 "samples_per_class": "generated samples per class in the saved image grid (one row per class)",
             },
             description="source-free: a class-conditional GAN generates target-style samples that the source "
