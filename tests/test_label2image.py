@@ -97,10 +97,26 @@ def test_gan_phase_trains_generator_and_discriminator_and_leaves_the_task_model_
         method.eval()
         method.train()
     assert {"discriminator_loss", "adversarial_loss", "semantic_loss", "semantic_accuracy"} <= logs.keys()
-    assert same(state(method.model), task_model)  # weights and batch-norm statistics
+    weights = {k: v for k, v in state(method.model).items() if "running" not in k and "num_batches" not in k}
+    assert same(weights, {k: task_model[k] for k in weights})
     assert all(p.grad is None for p in method.model.parameters())
     assert not same(state(method.generator), generator)
     assert not same(state(method.discriminator), discriminator)
+
+
+def test_the_fixed_task_model_labels_with_target_statistics():
+    torch.manual_seed(0)
+    for steps, changed in ((0, False), (2, True)):
+        method = build(target_statistics_steps=steps)
+        run_phase(method, "source", 2, source_batch)
+        before = state(method.model)
+        method.begin_phase("gan", 3)
+        for step in range(3):
+            method.update("gan", step, Batch(target_x=images() + 1.0))
+        statistics = [k for k in before if "running_mean" in k]
+        assert statistics and all(same({k: state(method.model)[k]}, {k: before[k]}) != changed for k in statistics)
+        layers = [m for m in method.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        assert all(layer.momentum == 0.1 for layer in layers)  # restored once re-estimated
 
 
 def test_semantic_loss_targets_the_sampled_labels_and_its_gradient_reaches_the_generator_only():

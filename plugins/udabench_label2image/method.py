@@ -50,13 +50,18 @@ udabench's choices (the paper's figures are not available here):
 - normalised space: the tanh output in [-1, 1] is mapped to the task's normalised space
   (``tanh_to_task``): the identity for a task with mean and std 0.5 per channel (digits, signs), an
   affine map otherwise (Office-31's ImageNet normalisation).
-- ``retrain`` continues from the source-trained T (the paper's starting point is not known here)
-  with a fresh SGD optimiser and the shared schedule.
+- ``retrain`` fine-tunes the source-trained T (the paper's starting point is not known here) with a
+  fresh SGD optimiser at ``retrain_lr_mult`` (0.1) times the task's learning rate and the shared
+  schedule: restarting at the digit tasks' lr 0.1 undid much of the source training.
+- the labeller's statistics: for the first ``target_statistics_steps`` gan steps T's batch-norm
+  statistics are re-estimated on the target batches (AdaBN, Li et al. 2017) before G and D step, so
+  the semantic loss asks a classifier that normalises target images with target statistics.
 - batch norm in ``retrain``: source, generated and target images go through T in one forward pass,
   so T's batch statistics (and the running statistics used at test time) cover all three, as DANN
   does with source and target here; in the plain variant the target rows get no loss and serve batch
-  norm only. The generator runs in eval mode whenever its images are used (retrain and snapshots),
-  i.e. with the running statistics it gathered during the gan phase.
+  norm only. Wherever its images are used (retrain and snapshots) the generator runs as it trained,
+  on batch statistics, and its running statistics are never used: they lag a generator that
+  changes every step.
 - weights and sizes: ``semantic_weight`` 1 (an auxiliary-classifier GAN's equal weighting),
   ``generated_weight`` 1, as many generated pairs as source images per retrain step,
   ``source_steps`` 3000 (the default ``--steps`` of ``source-only``), ``gan_steps`` 2000;
@@ -71,8 +76,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, frozen, mean_entropy, schedule_lr, sgd, source_step, tanh_to_task,
-                             task_model, vat_loss)
+from udabench.method import (Method, TargetStatistics, frozen, mean_entropy, running_stats_untouched,
+                             schedule_lr, sgd, source_step, tanh_to_task, task_model, vat_loss)
 
 SAMPLES_PER_CLASS = 8  # images per row of the snapshot grid, one row per class
 
@@ -170,12 +175,15 @@ class Label2Image(Method):
                                                         betas=betas)
             self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
                                                             lr=hp["discriminator_lr"], betas=betas)
+            self.target_statistics = TargetStatistics(self.model)
+            if hp["target_statistics_steps"] > 0:
+                self.target_statistics.restart()
         elif phase == "retrain":
             self.model.requires_grad_(True)
             for module in (self.generator, self.discriminator):
                 module.requires_grad_(False)
                 module.zero_grad(set_to_none=True)
-            self.optimizer = sgd(self.model.parameters(), hp)
+            self.optimizer = sgd(self.model.parameters(), {**hp, "lr": hp["lr"] * hp["retrain_lr_mult"]})
         else:
             raise ValueError(f"{type(self).__name__} has no phase '{phase}'")
         self.train(self.training)
@@ -189,7 +197,7 @@ class Label2Image(Method):
         if phase == "source":
             return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
         if phase == "gan":
-            return self._gan_step(batch.target_x)
+            return self._gan_step(step, batch.target_x)
         return self._retrain_step(step, batch)
 
     # gan phase
@@ -215,7 +223,17 @@ class Label2Image(Method):
         accuracy = (class_logits.argmax(dim=1) == labels).float().mean()
         return adversarial, semantic, accuracy
 
-    def _gan_step(self, target_x):
+    def observe_target_statistics(self, step, target_x):
+        """AdaBN at the start of the gan phase: T's batch norm takes the target batches' statistics
+        before G learns classes from T."""
+        if self.target_statistics.active:
+            if step < self.hparams["target_statistics_steps"]:
+                self.target_statistics.observe(target_x)
+            else:
+                self.target_statistics.finish()
+
+    def _gan_step(self, step, target_x):
+        self.observe_target_statistics(step, target_x)
         labels, noise = self.sample_codes(target_x.shape[0], target_x.device)
 
         fake = self.generator(labels, noise)
@@ -236,15 +254,21 @@ class Label2Image(Method):
 
     # retrain phase
 
-    def generate(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` generated pairs ``(G(y, z), y)`` from the fixed generator (eval mode, no gradient)."""
-        labels, noise = self.sample_codes(n, device)
+    def sample(self, labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """G(labels, noise) as G ran while it trained: batch statistics in its batch norm (its running
+        statistics left untouched), no gradient."""
         was_training = self.generator.training
-        self.generator.eval()
-        with torch.no_grad():
-            images = self.generator(labels, noise)
-        self.generator.train(was_training)
-        return images, labels
+        self.generator.train()
+        try:
+            with torch.no_grad(), running_stats_untouched(self.generator):
+                return self.generator(labels, noise)
+        finally:
+            self.generator.train(was_training)
+
+    def generate(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` generated pairs ``(G(y, z), y)`` from the fixed generator (:meth:`sample`)."""
+        labels, noise = self.sample_codes(n, device)
+        return self.sample(labels, noise), labels
 
     def retrain_losses(self, batch):
         """The retrain loss and its parts (a dict of tensors, with gradient)."""
@@ -282,9 +306,4 @@ class Label2Image(Method):
             return {}
         labels = torch.arange(self.context.num_classes, device=self.snapshot_noise.device)
         labels = labels.repeat_interleave(SAMPLES_PER_CLASS)
-        was_training = self.generator.training
-        self.generator.eval()
-        with torch.no_grad():
-            images = self.generator(labels, self.snapshot_noise)
-        self.generator.train(was_training)
-        return {"generated": (images, SAMPLES_PER_CLASS)}
+        return {"generated": (self.sample(labels, self.snapshot_noise), SAMPLES_PER_CLASS)}

@@ -203,6 +203,7 @@ class Label2ImageSeg(Label2Image):
         if phase == "source":
             return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
         if phase == "gan":
+            self.observe_target_statistics(step, batch.target_x)
             return self._gan_step(batch)
         return self._retrain_step(step, batch)
 
