@@ -25,3 +25,27 @@ def test_a_sweep_gives_each_worker_its_share(monkeypatch):
     assert machine.thread_share(16) == 1
     assert LocalExecutor(workers=4).threads == 2
     assert LocalExecutor(workers=4, threads=3).threads == 3  # --threads overrides
+
+
+def test_a_run_caps_torch_threads_at_its_cores_unless_told(monkeypatch, tiny_digits):
+    import torch
+
+    from udabench.plugins import load_registry
+    from udabench.runner import RunRequest, execute, prepare
+    from udabench.runner import loop
+
+    registry = load_registry(warn=False)
+    data = {"mnist": str(tiny_digits["mnist"]), "usps": str(tiny_digits["usps"])}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(8)  # what torch picks on a large host whose quota allows one core
+        monkeypatch.setattr(loop, "available_cores", lambda: 1)
+        request = RunRequest(method="source-only", task="mnist-usps", steps=1, batch_size=4, device="cpu",
+                             data=data, progress=False, eval_points=1)
+        execute(prepare(registry, request), registry, request)
+        assert torch.get_num_threads() == 1
+        told = RunRequest(**{**request.__dict__, "threads": 2})
+        execute(prepare(registry, told), registry, told)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

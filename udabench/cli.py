@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=128, help="images per domain per step (default 128)")
     run.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when available; default)")
     run.add_argument("--threads", type=int,
-                     help="CPU threads for torch (default: torch's choice; 1 is faster when several runs share "
-                          "the cores)")
+                     help="CPU threads for torch (default: torch's choice, capped at the cores this process may "
+                          "use, counting a CPU affinity or cgroup quota; give each of several runs sharing the "
+                          "cores its share, e.g. 1 each for two runs on two cores)")
     run.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
                      help="override a method hyperparameter (repeatable; 'udabench list methods -v' shows them)")
     run.add_argument("--backbone", help="override the task's backbone, e.g. lenet or timm:resnet18")
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the size the sweep's segmentation tasks keep and train on (as for 'udabench run'; "
                             "classification tasks keep theirs)")
     sweep.add_argument("--threads", type=int,
-                       help="torch CPU threads per run (default: the CPU count divided by --workers)")
+                       help="torch CPU threads per run (default: the cores this process may use divided by "
+                            "--workers)")
     sweep.add_argument("--address", help="ray: address of the cluster (default: start a local Ray instance)")
     sweep.add_argument("--gpus-per-run", type=float, default=0.0,
                        help="ray: GPUs each run asks for, e.g. 0.25 to put four runs on one GPU (default 0)")

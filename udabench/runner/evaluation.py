@@ -14,7 +14,7 @@ def predict_logits(method, images, normalize, batch_size: int):
 
     method.eval()
     outputs = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             chunk = images[start:start + batch_size].to(normalize.scale.device, non_blocking=True)
             outputs.append(method.predict(normalize(chunk)).float().cpu())
@@ -42,7 +42,7 @@ def evaluate(method, split, normalize, metrics, num_classes, batch_size: int):
         device = normalize.scale.device
         confusion = confusion_module.empty(num_classes, device)
         method.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             for start in range(0, len(split), batch_size):
                 images = split.images[start:start + batch_size].to(device, non_blocking=True)
                 labels = split.labels[start:start + batch_size].to(device, non_blocking=True)
@@ -138,7 +138,7 @@ class Evaluator:
         device = self.normalize.scale.device
         entropy, count, sampled = 0.0, 0, []
         self.method.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             for start in range(0, len(self.unlabelled), self.batch_size):
                 images = self.unlabelled[start:start + self.batch_size].to(device, non_blocking=True)
                 logits = self.method.predict(self.normalize(images)).float().flatten(2)  # (B, K, pixels)

@@ -11,6 +11,7 @@ from typing import Any
 
 from udabench.data import augment as augment_module
 from udabench.errors import UdabenchError
+from udabench.machine import available_cores
 from udabench.plugins import Registry
 from udabench.runner.build import build_method
 from udabench.runner.checkpoints import _take_stored_weights
@@ -54,8 +55,8 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
 
     started = time.perf_counter()
     device = resolve_device(request.device)
-    if request.threads:
-        torch.set_num_threads(request.threads)
+    # Never more threads than cores this process may use (torch counts the host's under a CPU quota).
+    torch.set_num_threads(request.threads or min(torch.get_num_threads(), available_cores()))
     result = RunResult(prepared.run_id, prepared.key, prepared.method.name, prepared.task.name,
                        request.seed, prepared.config, "running", device=str(device))
     seed_everything(request.seed, deterministic=device.type == "cpu")
