@@ -127,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     results = commands.add_parser(
         "results", help="list and filter stored runs",
-        description="List the runs in the results store, newest last, or show one run in full.",
+        description="List the runs in the results store, newest last, or show one run in full. The 'code' "
+                    "column compares the code that trained each run with the code installed now: current, "
+                    "changed (its method's or backbone's source changed; the same command trains it again), "
+                    "gone (no longer registered) or unrecorded (stored before runs recorded their code).",
     )
     results.add_argument("--method", help="only runs of this method")
     results.add_argument("--task", help="only runs of this task")
@@ -176,7 +179,9 @@ def _add_bench_parser(commands) -> None:
     bench.add_argument("--repeats", type=int, default=3,
                        help="rounds; each rate is the median over them (default 3)")
     bench.add_argument("--batch-size", type=int, default=128, help="images per domain per step (default 128)")
-    bench.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    bench.add_argument("--threads", type=int,
+                       help="CPU threads for torch (default: as for 'udabench run', torch's choice capped at the cores "
+                            "this process may use)")
     bench.add_argument("--loader-workers", type=int, default=2,
                        help="DataLoader workers per domain of the typical pipeline (default 2; 0 loads in the "
                             "training process)")
@@ -524,12 +529,16 @@ def cmd_results(args) -> int:
         return 0
     from tabulate import tabulate
 
+    from udabench.code import code_status
+    from udabench.plugins import load_registry
+
+    registry = load_registry()
     rows = [[r["run_id"], r["method"], r["task"], r["seed"], r["status"],
              _fmt(r["metrics"].get("accuracy", r["metrics"].get("miou"))),
              _fmt(r["metrics"].get("source_accuracy", r["metrics"].get("source_miou"))),
-             r["config"].get("steps"), r["device"], r["created_at"]] for r in records]
+             r["config"].get("steps"), r["device"], code_status(r, registry), r["created_at"]] for r in records]
     print(tabulate(rows, headers=["run", "method", "task", "seed", "status", "target acc/mIoU", "source acc/mIoU",
-                                  "steps", "device", "created"], tablefmt="github"))
+                                  "steps", "device", "code", "created"], tablefmt="github"))
     print(f"{len(records)} run(s) in {store.path}", file=sys.stderr)
     return 0
 

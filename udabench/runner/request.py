@@ -13,6 +13,7 @@ from udabench import hparams as hparams_module
 from udabench import weights as weights_module
 from udabench.data import augment as augment_module
 from udabench.data.loading import DataSource, resolve_source
+from udabench.code import code_identity
 from udabench.errors import UdabenchError
 from udabench.plugins import Registry
 from udabench.specs import BackboneSpec, MethodSpec, TaskSpec
@@ -128,6 +129,8 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
                for name in (task.source, task.target)}
 
     config = {
+        "code": code_identity(method.factory, registry.providers["methods"].get(method.name, "unknown"),
+                              backbone.factory),
         "steps": request.steps,
         "phase_steps": phase_steps,
         "batch_size": request.batch_size,
