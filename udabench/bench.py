@@ -403,6 +403,14 @@ def _finite(row: dict[str, Any]) -> None:
             raise UdabenchError(f"bench of {row['method']} on {row['task']}: {key} is {value}")
 
 
+def _threads(request, default: int) -> int:
+    """torch's threads for ``request``, as a run sets them: ``--threads``, else torch's default capped
+    at the cores this process may use."""
+    from udabench.machine import available_cores
+
+    return request.threads or min(default, available_cores())
+
+
 def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]:
     """One row per request (a :class:`~udabench.runner.RunRequest` per method and task), in order.
 
@@ -431,8 +439,7 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
             first = prepared[indices[0]]
             request = requests[indices[0]]
             device = devices[request.device]
-            if request.threads:
-                torch.set_num_threads(request.threads)
+            torch.set_num_threads(_threads(request, previous_threads))
             log(f"{task_name}: loading the splits (through the decoded-data cache)")
             splits = load_task_data(first, registry, device, progress=False)
             log(f"{task_name}: timing loads with an empty cache, then from it")
@@ -441,8 +448,7 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
             for index in indices:
                 run, request = prepared[index], requests[index]
                 device = devices[request.device]
-                if request.threads:
-                    torch.set_num_threads(request.threads)
+                torch.set_num_threads(_threads(request, previous_threads))
                 done += 1
                 phase = adaptation_phase(run)
                 roles = [role for role in ROLES if role in phase.inputs]
@@ -472,6 +478,8 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                 }
                 _finite(row)
                 rows.append(row)
+                log(f"[{done}/{total}] {run.method.name} on {task_name}: udabench {ours:.2f} steps/s, typical "
+                    f"{theirs:.2f} steps/s ({ours / theirs:.2f}x), evaluation {evals:,.0f} images/s")
             del splits
     finally:
         torch.set_num_threads(previous_threads)
