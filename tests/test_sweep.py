@@ -287,3 +287,14 @@ def test_segmentation_sweeps_take_a_resolution_and_leave_out_classification_only
         read_sweep_file(file)
     with pytest.raises(UdabenchError, match="no method of the sweep trains on"):
         expand(SweepConfig(methods=["dann"], tasks=["toy-scenes"]), registry)
+
+
+def test_sweep_on_cuda_without_cuda_stores_nothing(tiny_digits, store_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code = main(["sweep", "--method", "dann", "--task", "mnist-usps", "--store", str(store_path),
+                 "--device", "cuda", "--steps", "2", *data_flags(tiny_digits)])
+    err = capsys.readouterr().err
+    assert code == 2 and "CUDA is not available" in err and len(err.strip().splitlines()) == 1
+    assert not store_path.exists()

@@ -294,6 +294,7 @@ def cmd_run(args) -> int:
         resolve_stored_runs(request, Store(args.store))
     registry = load_registry()
     prepared = prepare(registry, request)
+    _check_device(request.device)
     store = Store(args.store)  # opened (and created) only once the request is known to be good
     try:
         record, ran = run_and_store(request, store, registry, prepared, rerun=args.rerun)
@@ -335,6 +336,15 @@ def _print_run(record: dict, as_json: bool, store) -> None:
         print(f"  source test: accuracy {metrics['source_accuracy']:.4f}")
     print(f"  time: {timings['total_s']:.1f} s ({timings['steps_per_s']:.1f} steps/s, data {timings['load_s']:.1f} s)")
     print(f"  stored in {store.path}; artifacts in {record['artifacts']}")
+
+
+def _check_device(device: str) -> None:
+    """``--device cuda`` where CUDA is missing is an error before any run is planned or stored (torch
+    is imported only for that case)."""
+    if device == "cuda":
+        from udabench.runner import resolve_device
+
+        resolve_device(device)
 
 
 def _names(values) -> list[str]:
@@ -387,6 +397,7 @@ def cmd_sweep(args) -> int:
     if config.threads is not None and config.threads <= 0:
         raise UdabenchError(f"--threads must be positive (got {config.threads})")
 
+    _check_device(config.device)
     registry = load_registry()
     jobs = expand(config, registry)
     store = Store(args.store)
