@@ -196,3 +196,34 @@ def test_source_run_from_the_store(data_args, store_path):
     record = json.loads(adapted.stdout)
     assert record["config"]["phase_steps"] == {"adapt": 2}
     assert record["config"]["source_run"].startswith(source_id)
+
+
+def test_more_bad_input_is_one_line_exit_2_and_nothing_stored(tmp_path, tiny_digits, store_path):
+    data = ["--data", f"mnist={tiny_digits['mnist']}", "--data", f"usps={tiny_digits['usps']}"]
+    cases = {
+        "dropout": (["--set", "dropout=1.5"], "hyperparameter 'dropout' must be below 1"),
+        "seed": (["--seed", "-1"], "--seed must be between 0 and"),
+        "batch": (["--batch-size", "100000"], "would draw each of the 48 source training images about 2083 times"),
+    }
+    for name, (extra, message) in cases.items():
+        process = run_cli("run", "--method", "dann", "--task", "mnist-usps", *data, "--device", "cpu", "--steps", "2",
+                          "--store", store_path, "--no-progress", *extra)
+        lines = process.stderr.strip().splitlines()
+        assert process.returncode == 2 and len(lines) == 1 and message in lines[0], (name, process.stderr)
+    assert not store_path.exists() or stored_rows(store_path) == 0
+    typo = tmp_path / "typo" / "x.sqlite"
+    for command in (["results"], ["results", "--show", "abc"]):
+        process = run_cli(*command, "--store", typo)
+        assert process.returncode == 2 and "no results database at" in process.stderr
+    assert not typo.exists() and not typo.parent.exists()
+
+
+def test_sweep_dry_run_json_is_one_object_per_planned_run(tiny_digits, store_path):
+    process = run_cli("sweep", "--method", "dann,source-only", "--task", "mnist-usps", "--seeds", "0,1",
+                      "--data", f"mnist={tiny_digits['mnist']}", "--data", f"usps={tiny_digits['usps']}",
+                      "--store", store_path, "--dry-run", "--json")
+    assert process.returncode == 0, process.stderr
+    rows = [json.loads(line) for line in process.stdout.splitlines()]
+    assert len(rows) == 4 and {row["status"] for row in rows} == {"pending"}
+    assert {(row["method"], row["seed"]) for row in rows} == {("dann", 0), ("dann", 1), ("source-only", 0),
+                                                              ("source-only", 1)}

@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--retry-failed", action="store_true", help="train again the runs stored as failed")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs and their state, train nothing")
     sweep.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
-    sweep.add_argument("--json", action="store_true", help="print one JSON line per run outcome on stdout")
+    sweep.add_argument("--json", action="store_true",
+                       help="print one JSON line per run outcome on stdout (with --dry-run: one per planned run)")
 
     listing = commands.add_parser(
         "list", help="show registered methods, tasks, datasets, backbones, metrics or suites",
@@ -420,6 +421,11 @@ def cmd_sweep(args) -> int:
         done, failed = {j.key for j in state.done}, {j.key for j in state.failed}
         for job in jobs:
             status = "stored" if job.key in done else "failed" if job.key in failed else "pending"
+            if args.json:
+                print(json.dumps({"run_id": job.run_id, "key": job.key, "status": status, "label": job.label(),
+                                  "method": job.request.method, "task": job.request.task, "seed": job.request.seed,
+                                  "depends_on": job.depends_on}, sort_keys=True))
+                continue
             after = f" (after {job.depends_on[:12]})" if job.depends_on else ""
             print(f"{job.run_id}  {status:7}  {job.label()}{after}")
         return 0
@@ -522,7 +528,7 @@ def _print_details(kind: str, spec) -> None:
 def cmd_results(args) -> int:
     from udabench.store import Store
 
-    store = Store(args.store)
+    store = Store(args.store, must_exist=True)
     if args.show:
         record = store.get(args.show)
         if record is None:
@@ -568,7 +574,7 @@ def cmd_plot(args) -> int:
             raise UdabenchError("--selection and --from-export apply to --suite, not to --run")
         from udabench.store import Store
 
-        store = Store(args.store)
+        store = Store(args.store, must_exist=True)
         record = store.get(args.run)
         if record is None:
             raise UdabenchError(f"no stored run '{args.run}' in {store.path}")

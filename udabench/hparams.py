@@ -63,6 +63,11 @@ TRANSLATOR_HPARAMS: dict[str, Any] = {
 # The step count of ``udabench.specs.SOURCE_PHASE``; methods describe it in their own help text.
 SOURCE_PHASE_HPARAMS: dict[str, Any] = {"source_steps": 3000}
 
+# Shared names whose values are probabilities or averaging rates: 1 or more has no meaning (dropout 1
+# zeroes every feature; momentum 1 never forgets) and a fraction of a phase cannot exceed it.
+BELOW_ONE = frozenset({"dropout", "momentum", "adam_beta1"})
+AT_MOST_ONE = frozenset({"classifier_warmup"})
+
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -111,6 +116,10 @@ def resolve(method: str, defaults: Mapping[str, Any], overrides: Mapping[str, st
                 raise UdabenchError(f"hyperparameter '{name}' must be a finite number (got {value})")
             if value < 0:
                 raise UdabenchError(f"hyperparameter '{name}' must not be negative (got {value})")
+            if name in BELOW_ONE and value >= 1:
+                raise UdabenchError(f"hyperparameter '{name}' must be below 1 (got {value})")
+            if name in AT_MOST_ONE and value > 1:
+                raise UdabenchError(f"hyperparameter '{name}' is a fraction, at most 1 (got {value})")
     if "lr_schedule" in values and values["lr_schedule"] not in LR_SCHEDULES:
         raise UdabenchError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not '{values['lr_schedule']}'")
     return values

@@ -51,8 +51,13 @@ def default_store_path() -> Path:
 class Store:
     """The results database. Each call opens its own connection, so worker processes can share it."""
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, must_exist: bool = False):
+        """Open (or create) the database at ``path``; with ``must_exist`` (commands that only read) a
+        missing file is an error rather than a new, empty database."""
         self.path = Path(path).expanduser() if path else default_store_path()
+        if must_exist and not self.path.is_file():
+            raise UdabenchError(f"no results database at {self.path} (runs are stored by 'udabench run' and "
+                                "'udabench sweep'; check --store or $UDABENCH_STORE)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(self._connect()) as connection:

@@ -89,6 +89,8 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
             raise UdabenchError(f"--resolution applies to segmentation tasks; '{task.name}' is a {task.kind} task "
                                 "whose networks are built for its own input size")
         task = dataclasses.replace(task, resolution=tuple(request.resolution))
+    if not 0 <= request.seed < 2 ** 32:
+        raise UdabenchError(f"--seed must be between 0 and {2 ** 32 - 1} (got {request.seed})")
     if request.steps <= 0:
         raise UdabenchError(f"--steps must be positive (got {request.steps})")
     if request.batch_size <= 0:
