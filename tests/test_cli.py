@@ -227,3 +227,17 @@ def test_sweep_dry_run_json_is_one_object_per_planned_run(tiny_digits, store_pat
     assert len(rows) == 4 and {row["status"] for row in rows} == {"pending"}
     assert {(row["method"], row["seed"]) for row in rows} == {("dann", 0), ("dann", 1), ("source-only", 0),
                                                               ("source-only", 1)}
+
+
+def test_a_source_free_method_refuses_a_source_model_that_saw_target_data(data_args, store_path):
+    common = [*data_args, "--device", "cpu", "--steps", "2", "--batch-size", "8", "--store", store_path, "--json",
+              "--no-progress"]
+    dann = json.loads(run_cli("run", "--method", "dann", "--task", "mnist-usps", *common).stdout)["run_id"]
+    refused = run_cli("run", "--method", "shot", "--task", "mnist-usps", "--source-run", dann, *common)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+    assert "'shot' is source-free" in lines[0] and "trained on target images in phase 'train'" in lines[0]
+    assert stored_rows(store_path) == 1
+    # A UDA method may start from it: the rule is about source-free results only.
+    allowed = run_cli("run", "--method", "adda", "--task", "mnist-usps", "--source-run", dann, *common)
+    assert allowed.returncode == 0, allowed.stderr

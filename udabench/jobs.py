@@ -31,6 +31,35 @@ class Outcome:
     seconds: float = 0.0
 
 
+def target_phases(record, registry) -> list[str] | None:
+    """The phases of a stored run that trained on target images (``None``: its method is unknown now)."""
+    try:
+        spec = registry.get("methods", record["method"])
+    except UdabenchError:
+        return None
+    ran = record["config"].get("phase_steps", {})
+    return [phase.name for phase in spec.phases if phase.name in ran and "target" in phase.inputs]
+
+
+def check_source_free_provenance(method: str, record, registry=None) -> None:
+    """A source-free method must start from a model that never saw target data: a stored run with a
+    phase on target images (DANN, or another adapted run) would make its result a UDA result."""
+    from udabench.plugins import load_registry
+
+    registry = registry or load_registry(warn=False)
+    if registry.get("methods", method).setting != "source-free":
+        return
+    seen = target_phases(record, registry)
+    if seen is None:
+        raise UdabenchError(f"--source-run: run {record['run_id']} was trained by '{record['method']}', which is "
+                            f"not installed, so whether it saw target data cannot be checked; source-free "
+                            f"'{method}' needs a source model that provably did not")
+    if seen:
+        raise UdabenchError(f"--source-run: '{method}' is source-free and must start from a model that never saw "
+                            f"target data, but run {record['run_id']} ('{record['method']}') trained on target "
+                            f"images in phase '{seen[0]}'; use a source-only run")
+
+
 def source_checkpoint(store, source_run: str, task: str, backbone: str | None = None) -> tuple[str, str]:
     """The key and checkpoint path of the stored run ``source_run``, checked to fit ``task``."""
     return stored_checkpoint(store, source_run, task, backbone, option="--source-run")
@@ -69,6 +98,7 @@ def resolve_stored_runs(request, store) -> None:
     if request.source_run and not request.source_checkpoint:
         request.source_run, request.source_checkpoint = source_checkpoint(store, request.source_run,
                                                                           request.task, request.backbone)
+        check_source_free_provenance(request.method, store.get(request.source_run))
     generator_run = dict(request.overrides).get(GENERATOR_FROM)
     if generator_run and generator_run != "none" and not request.generator_checkpoint:
         key, request.generator_checkpoint = stored_checkpoint(store, generator_run, request.task,
