@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from methodkit import TinyBackbone, check_logs, same, state
+from udabench.errors import UdabenchError
 from udabench.method import Batch, MethodContext, TaskModel
 from udabench.plugins import load_registry
 from udabench_cycada.method import CyCADA, Generator, lsgan_loss, patch_discriminator
 from udabench_cycada.plugin import FEATURE_HPARAMS, udabench_methods
+from udabench_toy.segnet import TinySegNet
 
 NUM_CLASSES, CHANNELS, RESOLUTION = 3, 1, 16
 SPECS = {spec.name: spec for spec in udabench_methods()}
@@ -27,6 +32,22 @@ def build(name="cycada", channels=CHANNELS, resolution=RESOLUTION, dropout=0.0, 
     method = CyCADA(context)
     method.train()
     return method
+
+
+def build_dense(**overrides):
+    """cycada on a tiny segmentation network (K classes, 3 channels, 12x18)."""
+    hparams = {**SPECS["cycada"].hparams, "generator_width": 4, "generator_blocks": 1, "discriminator_width": 4,
+               **overrides}
+    context = MethodContext(NUM_CLASSES, 3, (12, 18), hparams, {"source": 2, "translate": 2, "task": 3},
+                            lambda: TinySegNet(3, NUM_CLASSES, width=4), kind="segmentation")
+    method = CyCADA(context)
+    method.train()
+    return method
+
+
+def dense_batch(n=4):
+    return Batch(source_x=torch.randn(n, 3, 12, 18), source_y=torch.randint(0, NUM_CLASSES, (n, 12, 18)),
+                 target_x=torch.randn(n, 3, 12, 18) + 1.0)
 
 
 def images(n=8, channels=CHANNELS, resolution=RESOLUTION, shift=0.0):
@@ -65,6 +86,23 @@ def test_both_names_are_registered_from_one_factory_and_only_cycada_has_feature_
     assert not set(FEATURE_HPARAMS) & set(pixel.hparams)
     assert full.hparams["cycle_weight"] == 1.0 and full.hparams["translate_lr"] == 2e-4
     assert full.hparams["adam_beta1"] == 0.5
+    # the official code's semantic classifier: Adam 1e-3, the semantic loss off above a loss of 1
+    assert full.hparams["semantic_classifier_lr"] == 1e-3 and full.hparams["semantic_threshold"] == 1.0
+    assert full.hparams["semantic_classifier"] == full.hparams["semantic_batch_norm"] == "auto"
+
+
+def test_auto_trains_the_semantic_classifier_on_classification_and_keeps_it_fixed_on_segmentation():
+    classification = build()
+    assert classification.classifier_trained and classification.domain_statistics
+    segmentation = build_dense()
+    assert not segmentation.classifier_trained and not segmentation.domain_statistics
+    asked = build_dense(semantic_classifier="trained", semantic_batch_norm="domain")
+    assert asked.classifier_trained and asked.domain_statistics
+    old = build(semantic_classifier="frozen", semantic_batch_norm="running")
+    assert not old.classifier_trained and not old.domain_statistics
+    for name, value in (("semantic_classifier", "fixed"), ("semantic_batch_norm", "target")):
+        with pytest.raises(UdabenchError, match=name):
+            build(**{name: value})
 
 
 def test_cycada_pixel_has_no_feature_discriminator_and_cycada_does():
@@ -127,7 +165,7 @@ def test_semantic_loss_vanishes_for_identity_translation_and_a_consistent_classi
     assert method.semantic_loss(x_s, x_s, x_t, x_t, source_y=(labels + 1) % NUM_CLASSES).item() > 1.0
 
 
-def test_semantic_loss_trains_the_generators_through_the_frozen_classifier():
+def test_semantic_loss_trains_the_generators_never_the_classifier():
     torch.manual_seed(0)
     method = build()
     run_phase(method, "source")
@@ -148,24 +186,203 @@ def test_lsgan_loss():
 
 # Phases
 
-def test_source_classifier_is_trained_first_then_frozen_in_translate_and_task():
+def test_source_classifier_keeps_training_on_source_in_translate_then_is_frozen_in_task():
     torch.manual_seed(0)
     method = build(dropout=0.5)
     before = state(method.model)
     run_phase(method, "source")
     assert not same(state(method.model), before)
     trained = state(method.model)
+    method.begin_phase("translate", 2)
+    optimizer = method.classifier_optimizer  # its own optimiser: the official code's Adam 1e-3, beta1 0.5
+    assert isinstance(optimizer, torch.optim.Adam)
+    assert [group["lr"] for group in optimizer.param_groups] == [1e-3]
+    assert optimizer.param_groups[0]["betas"] == (0.5, 0.999)
+    assert {id(p) for p in optimizer.param_groups[0]["params"]} == {id(p) for p in method.model.parameters()}
+    for step in range(2):
+        assert method.model.training  # train mode: source batch statistics and dropout, even after train()
+        logs = method.update("translate", step, batch())
+        assert "classifier_loss" in logs
+        method.eval()
+        method.train()
+    after_translate = state(method.model)
+    changed = [name for name in trained if not torch.equal(trained[name], after_translate[name])]
+    assert {"head.weight", "head.bias"} <= set(changed)
+    assert any(name.endswith("running_mean") for name in changed)  # its source training updates them
+
+    method.begin_phase("task", 2)
+    for step in range(2):
+        assert not method.model.training
+        method.update("task", step, batch())
+        method.eval()
+        method.train()
+    assert all(not p.requires_grad for p in method.model.parameters())
+    assert same(state(method.model), after_translate)
+
+
+def test_translate_step_trains_the_classifier_with_one_adam_step_on_labelled_source():
+    torch.manual_seed(0)
+    method = build()
+    run_phase(method, "source")
+    method.begin_phase("translate", 2)
+    reference = copy.deepcopy(method.model)
+    reference.train()
+    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    data = batch()
+    method.update("translate", 0, data)
+    loss = F.cross_entropy(reference(data.source_x), data.source_y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    # only its own cross-entropy moved it: the semantic loss's gradient never reaches its weights
+    expected, got = state(reference), state(method.model)
+    assert expected.keys() == got.keys()
+    assert all(torch.allclose(expected[k], got[k], atol=1e-6) for k in expected)
+
+
+def test_frozen_semantic_classifier_stays_as_the_source_phase_left_it():
+    torch.manual_seed(0)
+    method = build(dropout=0.5, semantic_classifier="frozen", semantic_batch_norm="running")
+    run_phase(method, "source")
+    trained = state(method.model)
     for phase in ("translate", "task"):
         method.begin_phase(phase, 2)
         for step in range(2):
             assert not method.model.training  # running statistics, no dropout, even after train()
-            method.update(phase, step, batch())
+            logs = method.update(phase, step, batch())
             method.eval()
             method.train()
         assert all(not p.requires_grad for p in method.model.parameters())
         assert same(state(method.model), trained)  # weights and batch-norm statistics untouched
+        if phase == "translate":
+            assert logs["semantic_on"].item() == 1.0 and logs["semantic_loss"].item() > 0
+            assert "classifier_loss" not in logs
         x = images()
         assert torch.equal(method.model(x), method.model(x))
+
+
+def _after_source(**overrides):
+    torch.manual_seed(0)
+    method = build(**overrides)
+    run_phase(method, "source")
+    method.begin_phase("translate", 2)
+    return method
+
+
+def _with(method, **hparams):
+    twin = copy.deepcopy(method)
+    twin.hparams = {**twin.hparams, **hparams}
+    return twin
+
+
+def test_semantic_loss_is_off_while_the_classifier_loss_is_above_the_threshold():
+    method = _after_source()
+    data = batch()
+    with torch.no_grad():  # the loss the step will measure: train mode on this source batch (no dropout here)
+        loss = F.cross_entropy(copy.deepcopy(method.model)(data.source_x), data.source_y).item()
+    assert loss > 0.5
+    above, below = _with(method, semantic_threshold=loss * 0.99), _with(method, semantic_threshold=loss * 1.01)
+    unweighted = _with(method, semantic_weight=0.0, semantic_threshold=loss * 1.01)
+    off, on, plain = (twin.update("translate", 0, data) for twin in (above, below, unweighted))
+    for logs in (off, on):
+        assert logs["classifier_loss"].item() == pytest.approx(loss, rel=1e-5)
+    assert off["semantic_on"].item() == 0.0 and off["semantic_loss"].item() == 0.0
+    assert on["semantic_on"].item() == 1.0 and on["semantic_loss"].item() > 0.01
+    # off, the generators take exactly the step they take without any semantic term; on, another one
+    assert same(state(above.generator_st), state(unweighted.generator_st))
+    assert same(state(above.generator_ts), state(unweighted.generator_ts))
+    assert not same(state(below.generator_st), state(unweighted.generator_st))
+    assert plain["semantic_on"].item() == 1.0
+
+
+def test_semantic_loss_is_off_for_a_classifier_no_better_than_chance():
+    method = _after_source()
+    with torch.no_grad():  # confidently wrong: the source labels of batch() are arange(n) % K
+        method.model.head.weight.zero_()
+        method.model.head.bias.copy_(torch.tensor([0.0, 10.0, 10.0]))
+    logs = method.update("translate", 0, batch())
+    assert logs["classifier_loss"].item() > 1.0  # the default threshold, 1.0
+    assert logs["semantic_on"].item() == 0.0 and logs["semantic_loss"].item() == 0.0
+
+
+def _batch_norm_passes(method):
+    """Records (input, output) of f_s's first batch-norm layer at every forward pass of f_s."""
+    layer = method.model.bottleneck[1]
+    assert isinstance(layer, nn.BatchNorm1d)
+    passes = []
+    inputs = []
+    method.model.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach()))
+    layer.register_forward_hook(  # copies: the ReLU after it works in place
+        lambda module, args, out: passes.append((args[0].detach().clone(), out.detach().clone())))
+    return layer, inputs, passes
+
+
+def _normalised(h, mean, var, layer, affine=None):
+    weight, bias = affine or (layer.weight.detach(), layer.bias.detach())
+    return (h - mean) / torch.sqrt(var + layer.eps) * weight + bias
+
+
+def test_target_images_and_translated_source_are_normalised_with_their_own_batch_statistics():
+    method = _after_source(semantic_threshold=100.0)  # the semantic loss on
+    layer, inputs, passes = _batch_norm_passes(method)
+    source_mean, source_var = layer.running_mean.clone(), layer.running_var.clone()
+    affine = layer.weight.detach().clone(), layer.bias.detach().clone()  # f_s steps at the end of the step
+    data = Batch(source_x=images(), source_y=torch.arange(8) % NUM_CLASSES, target_x=images(shift=0.8) * 0.3)
+    translated_source = method.generator_st(data.source_x).detach()
+    method.update("translate", 0, data)
+    # f_s's own training pass on x_s, then x_s and x_t labelled, then G_st(x_s) and G_ts(x_t) judged
+    assert len(passes) == 5
+    assert torch.equal(inputs[0], data.source_x) and torch.equal(inputs[1], data.source_x)
+    assert torch.equal(inputs[2], data.target_x)
+    assert torch.allclose(inputs[3], translated_source, atol=1e-6)
+    for h, out in passes:
+        own = _normalised(h, h.mean(0), h.var(0, unbiased=False), layer, affine)
+        assert torch.allclose(out, own, atol=1e-4)
+    target_h, target_out = passes[2]
+    assert not torch.allclose(target_out, _normalised(target_h, source_mean, source_var, layer, affine), atol=1e-2)
+    assert (target_h.mean(0) - source_mean).abs().max() > 0.05  # the domains' statistics do differ here
+    # only f_s's source training moved the running statistics
+    momentum = layer.momentum
+    source_h = passes[0][0]
+    assert torch.allclose(layer.running_mean, (1 - momentum) * source_mean + momentum * source_h.mean(0), atol=1e-6)
+
+
+def test_running_batch_norm_labels_target_images_with_the_source_statistics():
+    method = _after_source(semantic_threshold=100.0, semantic_batch_norm="running")
+    layer, inputs, passes = _batch_norm_passes(method)
+    data = Batch(source_x=images(), source_y=torch.arange(8) % NUM_CLASSES, target_x=images(shift=0.8) * 0.3)
+    with torch.no_grad():
+        method.semantic_loss(data.source_x, data.source_x, data.target_x, data.target_x)
+    target_h, target_out = passes[1]
+    assert torch.equal(inputs[1], data.target_x)
+    assert torch.allclose(target_out, _normalised(target_h, layer.running_mean, layer.running_var, layer), atol=1e-5)
+
+
+def test_the_labelling_passes_run_without_dropout_and_leave_the_mode_as_it_was():
+    method = _after_source(dropout=0.5)
+    statistics = state(method.model)
+    x = images()
+    with torch.no_grad(), method.labelling() as classifier:
+        assert torch.equal(classifier(x), classifier(x))  # no dropout
+    assert same(state(method.model), statistics)  # running statistics untouched
+    assert method.model.training and all(m.training for m in method.model.modules())
+
+
+def test_trained_classifier_and_domain_statistics_run_on_segmentation():
+    torch.manual_seed(0)
+    method = build_dense(semantic_classifier="trained", semantic_batch_norm="domain", semantic_threshold=100.0)
+    run_phase(method, "source", 1, dense_batch)
+    trained = state(method.model)
+    logs = run_phase(method, "translate", 2, dense_batch)
+    assert logs["semantic_on"].item() == 1.0 and logs["semantic_loss"].item() > 0
+    assert not same(state(method.model), trained)
+    run_phase(method, "task", 1, dense_batch)
+    default = build_dense()  # segmentation's default: the fixed f_s of before
+    run_phase(default, "source", 1, dense_batch)
+    trained = state(default.model)
+    logs = run_phase(default, "translate", 1, dense_batch)
+    assert same(state(default.model), trained) and not default.model.training
+    assert "classifier_loss" not in logs
 
 
 def test_translate_phase_trains_generators_and_image_discriminators_only():
@@ -257,9 +474,33 @@ def test_source_run_weights_load_into_the_source_classifier():
     method.load_source_weights(checkpoint)
     assert same(state(method.model), state(source_only))
     assert not same(state(method.task_model), state(source_only))
+    # the translate phase (the runner skips the source phase) starts f_s from them and trains it
+    method.begin_phase("translate", 2)
+    assert same(state(method.model), state(source_only))
+    method.update("translate", 0, batch())
+    assert not same(state(method.model), state(source_only))
 
 
 # Networks and images
+
+def test_generators_are_the_same_network_in_train_and_eval_mode():
+    torch.manual_seed(0)
+    method = build(channels=3)
+    run_phase(method, "source", 1, lambda: batch(4, 3))
+    run_phase(method, "translate", 1, lambda: batch(4, 3))
+    x = images(4, 3)
+    for generator in (method.generator_st, method.generator_ts):
+        # instance norm without running statistics, no dropout: nothing depends on the mode
+        assert not any(isinstance(m, nn.modules.dropout._DropoutNd) for m in generator.modules())
+        assert all(not getattr(m, "track_running_stats", False) for m in generator.modules())
+        generator.train()
+        with torch.no_grad():
+            trained = generator(x)
+        generator.eval()
+        with torch.no_grad():
+            assert torch.equal(generator(x), trained)
+        generator.train()
+
 
 @pytest.mark.parametrize("resolution", [16, 28, 32, 40])
 @pytest.mark.parametrize("channels", [1, 3])
