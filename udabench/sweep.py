@@ -73,6 +73,7 @@ class Job:
     request: RunRequest
     key: str
     depends_on: str | None = None  # key of the shared source run this job needs first
+    shared_source: bool = False  # only a shared source model of other methods, not a run the sweep asks for
 
     @property
     def run_id(self) -> str:
@@ -224,18 +225,20 @@ def expand(config: SweepConfig, registry) -> list[Job]:
                                          batch_size=config.batch_size, overrides=task_model)
                 source_key = prepare(registry, source_request).key
                 if source_key not in shared:
-                    shared[source_key] = Job(source_request, source_key)
+                    shared[source_key] = Job(source_request, source_key, shared_source=True)
                 request.source_run = source_key
                 depends_on = source_key
             jobs.append(Job(request, prepare(registry, request).key, depends_on))
     if not jobs:
         raise UdabenchError("no method of the sweep trains on its tasks' kind (classification or segmentation)")
     # The shared source runs go first; a run asked for twice (e.g. also listed as source-only) runs once.
-    ordered, seen = [], set()
+    ordered, seen = [], {}
     for job in [*shared.values(), *jobs]:
         if job.key not in seen:
-            seen.add(job.key)
+            seen[job.key] = job
             ordered.append(job)
+        elif not job.shared_source:  # a shared source model that the sweep also asks for as a run
+            seen[job.key].shared_source = False
     return ordered
 
 
