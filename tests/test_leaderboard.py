@@ -205,27 +205,33 @@ def test_suites_are_registered_by_their_plugins(registry, capsys):
 # --- the leaderboard ----------------------------------------------------------------------------
 
 
-def test_cells_show_mean_std_n_and_the_paper_number_with_the_difference(store, capsys):
+def test_cells_show_mean_std_n_and_the_paper_number_without_a_difference_across_protocols(store, capsys):
     code, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path)
     assert code == 0
     rows = table_rows(out)
     assert rows["DANN [43]"][:4] == ["reported", "–", "–", "85.1"]
     dann = rows["dann"]
     assert dann[:3] == ["reproduced", "dann-digits", "train 3000, batch 128"]
-    assert dann[3] == "89.0 ± 1.0 (n=3) · paper 85.1 (+3.9)"
-    assert dann[4] == "**95.0** (n=1) · paper 73.0 (+22.0)"  # usps-mnist: lr 0.1 is that task's protocol
+    assert dann[3] == "89.0 ± 1.0 (n=3) · paper 85.1"  # 7,000 MNIST images, no network named: no difference
+    assert dann[4] == "95.0 (n=1) · paper 73.0"  # usps-mnist: lr 0.1 is that task's protocol
+    data = next(line for line in out.splitlines() if line.startswith("- Data on mnist-usps"))
+    assert data == ("- Data on mnist-usps: mnist (source): train 7000 (full: 60000); usps (target): train 7291 (full), "
+                    "test 2007 (full); the paper numbers beside them carry no signed difference: the paper names no "
+                    "network; the runs did not use the full datasets; the paper's step budget is not recorded with "
+                    "its table.")
     assert dann[5] == "–"  # the failed mnist-mnistm run is not used
     # reproduced rows sit under the paper row of their method
     assert out.index("| DANN [43]") < out.index("| dann ") < out.index("| ADDA [44]")
     assert "| source-only (bottleneck_bn=false)" in out
 
 
-def test_best_reproduced_mean_per_task_is_bold(store, capsys):
+def test_nothing_is_bold_without_a_protocol(store, capsys):
     _, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path)
     rows = table_rows(out)
-    assert rows["shot"][3] == "**94.0 ± 1.4** (n=2)"  # no paper row for SHOT: no paper number beside it
-    assert "**" not in rows["dann"][3] and rows["dann"][4].startswith("**95.0**")
+    assert rows["shot"][3] == "94.0 ± 1.4 (n=2)"  # no paper row for SHOT: no paper number beside it
+    assert "**" not in out.split("\n\n- ")[0].split("| *Reproduced with")[1]
     assert "shot" in out.split("Reproduced with udabench, no row")[1]
+    assert out.splitlines()[0].endswith(", no protocol: every stored run")
 
 
 def test_variants_split_into_rows(store, registry, capsys):
@@ -255,11 +261,12 @@ def test_selection_rules_pick_their_evaluation_point_and_oracle_is_marked(tmp_pa
     for rule, value in expected.items():
         code, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path, "--selection", rule)
         assert code == 0
-        assert table_rows(out)["dann"][3] == f"**{value}** (n=1) · paper 85.1 ({float(value) - 85.1:+.1f})"
+        assert table_rows(out)["dann"][3] == f"{value} (n=1) · paper 85.1"
         heading = out.splitlines()[0]
         assert f"selection rule `{rule}`" in heading
         assert ("(oracle: uses target labels)" in heading) == (rule == "oracle")
-        assert ("(oracle: uses target labels)" in out.split("\n- ")[1]) == (rule == "oracle")  # footer too
+        selection_line = next(line for line in out.splitlines() if line.startswith("- Selection rule"))
+        assert ("(oracle: uses target labels)" in selection_line) == (rule == "oracle")  # footer too
 
 
 def test_runs_without_evaluation_points_count_for_last_only(tmp_path, registry, capsys):
@@ -267,10 +274,10 @@ def test_runs_without_evaluation_points_count_for_last_only(tmp_path, registry, 
     save(store, registry, "dann00000000", "dann", "mnist-usps", 0, 0.80)
     save(store, registry, "dann00000001", "dann", "mnist-usps", 1, 0.90, details=False)
     _, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path)
-    assert table_rows(out)["dann"][3].startswith("**85.0 ± 7.1** (n=2)")
+    assert table_rows(out)["dann"][3].startswith("85.0 ± 7.1 (n=2)")
     assert "Runs: 2 used of 2 stored ok on the suite's tasks; none excluded" in out
     _, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path, "--selection", "entropy")
-    assert table_rows(out)["dann"][3].startswith("**80.0** (n=1)")
+    assert table_rows(out)["dann"][3].startswith("80.0 (n=1)")
     assert "Runs: 1 used of 2 stored ok on the suite's tasks; 1 excluded for lack of evaluation points" in out
     # the run without details names its data by fingerprint; the other by folder and sizes
     _, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path)
@@ -283,7 +290,7 @@ def test_a_seed_counts_once_per_variant_the_newest_run(tmp_path, registry, capsy
     save(store, registry, "dann00000old", "dann", "mnist-usps", 0, 0.50, created="2026-01-01T00:00:00Z")
     save(store, registry, "dann00000new", "dann", "mnist-usps", 0, 0.70, created="2026-02-01T00:00:00Z")
     _, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path)
-    assert table_rows(out)["dann"][3].startswith("**70.0** (n=1)")
+    assert table_rows(out)["dann"][3].startswith("70.0 (n=1)")
     assert "1 left out as a repeat of a seed already in its row (the newest run counts)" in out
 
 
@@ -309,54 +316,55 @@ def test_csv_has_one_row_per_table_row_and_no_bold(store, capsys):
     rows = list(csv.DictReader(io.StringIO(out)))
     dann = next(r for r in rows if r["label"] == "dann")
     assert (dann["mnist-usps mean"], dann["mnist-usps std"], dann["mnist-usps n"]) == ("89.00", "1.00", "3")
-    assert (dann["mnist-usps reported"], dann["mnist-usps diff"]) == ("85.1", "3.90")
+    assert (dann["mnist-usps reported"], dann["mnist-usps diff"]) == ("85.1", "")  # protocols differ
+    assert dann["avg"] == "92.00"  # mnist-usps and usps-mnist, the tasks with reproduced numbers
     adda = next(r for r in rows if r["label"] == "ADDA [44]")
     assert (adda["numbers"], adda["mnist-usps reported"], adda["mnist-usps reported std"]) == (
         "reported", "89.4", "0.2")
     assert adda["mnist-usps mean"] == "" and adda["table"] == "label2image-digits"
+    assert adda["avg"] == f"{(89.4 + 90.1) / 2:.2f}"
     assert "# Selection rule `last`" in err  # the footer goes to stderr, beside the data
 
 
-def test_latex_escapes_and_bolds(store, capsys):
+def test_latex_escapes(store, capsys):
     code, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path, "--format", "latex")
     assert code == 0
     assert "\\begin{tabular}" in out and "\\end{tabular}" in out
-    assert "\\textbf{94.0 $\\pm$ 1.4} (n=2)" in out
+    assert "94.0 $\\pm$ 1.4 (n=2)" in out
     assert "source-only (bottleneck\\_bn=false)" in out and "accuracy (\\%)" in out
-    assert "89.0 $\\pm$ 1.0 (n=3) $\\cdot$ paper 85.1 (+3.9)" in out
-    assert "\\multicolumn{10}{l}{\\textit{Not GAN-based Adaptation}}" in out
+    assert "89.0 $\\pm$ 1.0 (n=3) $\\cdot$ paper 85.1 &" in out
+    assert "\\multicolumn{11}{l}{\\textit{Not GAN-based Adaptation}}" in out
 
 
 # --- publishing ---------------------------------------------------------------------------------
 
 
-def test_publish_writes_the_page_and_the_runs_and_the_export_gives_the_same_bytes(store, tmp_path, capsys):
-    first, second = tmp_path / "from-store", tmp_path / "from-export"
-    assert cli(capsys, "publish", "--suite", "digits", "--store", store.path, "--out", first)[0] == 0
-    page, runs = first / "digits.md", first / "digits-runs.jsonl"
-    text = page.read_text(encoding="utf-8")
-    assert text.startswith("# Digit adaptation: the `digits` leaderboard\n")
-    assert "| dann " in text and "## The papers' tables" in text and "**98.1** ± 0.3" in text
-    lines = runs.read_text(encoding="utf-8").splitlines()
-    entries = [json.loads(line) for line in lines]
+def test_publish_needs_a_protocol_and_an_export_without_one_reads_as_every_stored_run(store, tmp_path, capsys):
+    """Publishing under a protocol, and writing a page again from its export: test_leaderboard_protocol.py."""
+    from udabench.leaderboard import export_entries, export_text
+
+    code, out, err = cli(capsys, "publish", "--suite", "digits", "--store", store.path, "--out", tmp_path / "out")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "publish needs --protocol SWEEP.toml" in err
+    assert not (tmp_path / "out").exists()
+
+    registry = load_registry(warn=False)
+    entries = export_entries(store.query(status="ok"), registry.get("suites", "digits"))
     assert len(entries) == 8  # the ok runs on the suite's tasks, sorted
     order = [(e["task"], e["method"], e["seed"], e["created_at"], e["run_id"]) for e in entries]
     assert order == sorted(order)
     assert set(entries[0]) == {"run_id", "method", "task", "seed", "backbone", "config", "metric", "selection",
-                               "evaluation_points", "device", "created_at", "versions", "git_revision", "data"}
+                               "evaluation_points", "device", "created_at", "versions", "git_revision", "data",
+                               "scores"}
     assert set(entries[0]["selection"]) == {"last", "source-accuracy", "entropy", "snd", "oracle"}
-
-    assert cli(capsys, "publish", "--suite", "digits", "--from-export", runs, "--out", second)[0] == 0
-    assert (second / "digits.md").read_bytes() == page.read_bytes()
-    assert (second / "digits-runs.jsonl").read_bytes() == runs.read_bytes()
-    before = page.read_bytes()
-    assert cli(capsys, "publish", "--suite", "digits", "--from-export", runs, "--out", first)[0] == 0
-    assert page.read_bytes() == before
-
+    assert entries[0]["scores"]["last"] == {"entropy": 1.0, "snd": 1.0, "source_accuracy": 0.5}
+    runs = tmp_path / "digits-runs.jsonl"  # an export without a protocol header, as written before protocols
+    runs.write_text(export_text(entries), encoding="utf-8")
     for rule in ("last", "entropy"):
         _, from_store, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path, "--selection", rule)
         _, from_export, _ = cli(capsys, "leaderboard", "--suite", "digits", "--from-export", runs, "--selection", rule)
-        assert from_store == from_export
+        assert from_store == from_export and "no protocol: every stored run" in from_export
+    code, _, err = cli(capsys, "publish", "--suite", "digits", "--from-export", runs, "--out", tmp_path / "out")
+    assert code == 2 and "publish needs --protocol SWEEP.toml" in err
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -483,7 +491,9 @@ def test_segmentation_board_shows_miou_and_miou13_beside_the_papers(tmp_path, re
     reproduced = [line for line in out.splitlines() if "| suit " in line and "reproduced" in line]
     assert len(reproduced) == 1
     cells = [cell.strip() for cell in reproduced[0].strip("|").split("|")]
-    assert cells[-2].startswith("**40.0") and "paper 38.9 (+1.1)" in cells[-2]  # FCN8s row of SUIT's table
-    assert cells[-1].startswith("**45.0")  # miou13, not the 16-class 30.0
-    assert "paper" not in cells[-1]  # the papers give SYNTHIA numbers for DeepLab rows only, not FCN8s
+    assert cells[-3].startswith("40.0") and cells[-3].endswith("paper 38.9")  # FCN8s row of SUIT's table
+    assert cells[-2].startswith("45.0")  # miou13, not the 16-class 30.0
+    assert "paper" not in cells[-2]  # the papers give SYNTHIA numbers for DeepLab rows only, not FCN8s
+    assert cells[-1] == "42.5"  # Avg of the two
+    assert "network" not in next(line for line in out.splitlines() if line.startswith("- Data on gta5-cityscapes"))
     assert "miou (miou13 on synthia-cityscapes)" in out

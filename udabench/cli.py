@@ -206,18 +206,31 @@ def _add_leaderboard_parsers(commands) -> None:
             name,
             help="write a suite's leaderboard page and its runs file" if publish
             else "compare a suite's stored runs with the papers' numbers",
-            description="Write DIR/SUITE.md (the leaderboard, its provenance and the papers' tables) and "
-                        "DIR/SUITE-runs.jsonl (the runs behind it, from which the page can be written again "
-                        "without the store)." if publish
-            else "Print a suite's leaderboard: the papers' rows in paper order and, under each, one row per "
-                 "reproduced variant (method, backbone, step budget, non-default hyperparameters) with the mean "
-                 "± std over seeds, the paper's number and the difference; a footer says where the runs come "
-                 "from. --reported-only prints the papers' tables as the seed shows them.",
+            description="Write DIR/SUITE.md (the leaderboard of one protocol, its provenance and the papers' "
+                        "tables) and DIR/SUITE-runs.jsonl (the runs behind it, from which the page can be written "
+                        "again without the store). Refuses runs of a modified checkout (unless --allow-dirty) and "
+                        "runs of more than one code identity per method." if publish
+            else "Print a suite's leaderboard: the papers' rows in paper order and, under each, the reproduced "
+                 "rows with the mean ± std over seeds, an Avg column and the paper's number (with the difference "
+                 "only where the protocols match); a footer says where the runs come from. With --protocol: the "
+                 "runs that sweep file plans, one row per method; without: every stored run, one row per variant. "
+                 "--reported-only prints the papers' tables as the seed shows them.",
         )
         sub.add_argument("--suite", metavar="NAME", help="a registered suite (see 'udabench list suites')")
         sub.add_argument("--selection", metavar="RULE",
                          help=f"model-selection rule: which evaluation point of each run counts ({rules}; default "
                               "last; oracle uses target labels and is marked as such)")
+        sub.add_argument("--protocol", metavar="SWEEP.toml",
+                         help="show only the runs this sweep file plans now (method, task, seed, hyperparameters, "
+                              "budget, data, code), one row per method" + (
+                                  "; required unless --from-export names a published runs file" if publish
+                                  else "; without it: every stored run, nothing bold"))
+        sub.add_argument("--grid-selection", metavar="RULE",
+                         help="rule that chooses one value of the protocol's grid per method and task by the mean "
+                              "over seeds of its score (entropy, snd, source-accuracy; oracle uses target labels; "
+                              "default: --selection)")
+        sub.add_argument("--min-seeds", type=int, metavar="N",
+                         help=f"a cell with fewer seeds shows no number (default {3 if publish else 1})")
         if not publish:
             sub.add_argument("--format", default="markdown", metavar="{markdown,csv,latex}",
                              help="output format (default markdown)")
@@ -232,6 +245,8 @@ def _add_leaderboard_parsers(commands) -> None:
         if publish:
             sub.add_argument("--out", default="leaderboards", metavar="DIR",
                              help="folder for SUITE.md and SUITE-runs.jsonl (default: leaderboards)")
+            sub.add_argument("--allow-dirty", action="store_true",
+                             help="publish runs made from a modified checkout (revision ending in -dirty)")
 
     plot = commands.add_parser(
         "plot", help="draw a suite's results or a run's training curves as PNG",

@@ -1,4 +1,10 @@
-"""Export entries: one small JSON object per stored run, with only what a leaderboard needs."""
+"""Export entries: one small JSON object per stored run, with only what a leaderboard needs.
+
+An export file (``<suite>-runs.jsonl``) holds one entry per line. A published one starts with a
+header line, ``{"protocol": {...}}``: the protocol the page was computed under and what the page
+says about the store it came from (how many runs were left out, and why), so that the page can be
+written again from the file alone. Files written before protocols have no header.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,12 @@ from udabench.errors import UdabenchError
 from udabench.selection import DEFAULT_RULE, RULES
 from udabench.specs import SuiteSpec
 
-CONFIG_KEYS = ("steps", "phase_steps", "batch_size", "hparams", "source_run", "data")
+CONFIG_KEYS = ("steps", "phase_steps", "batch_size", "hparams", "source_run", "data", "code")
 ENTRY_KEYS = ("run_id", "method", "task", "seed", "backbone", "config", "metric", "selection", "evaluation_points",
               "device", "created_at", "versions", "git_revision", "data")
+HEADER_KEY = "protocol"
+# The label-free scores of an evaluation point that selection rules rank by ({metric}: the task's).
+SCORE_FIELDS = ("entropy", "snd", "source_{metric}")
 
 
 def _finite(value) -> float | None:
@@ -27,6 +36,8 @@ def export_entry(record: dict[str, Any], metric: str) -> dict[str, Any]:
 
     A run stored with evaluation points has a number per rule (``details["selection"]``); an older
     run without them has the final metrics only, which is the number of the rule ``last``.
+    ``scores`` holds, per rule, the label-free scores of the point the rule picks (what a grid of
+    hyperparameters is chosen by).
     """
     config = record.get("config") or {}
     details = record.get("details") or {}
@@ -40,6 +51,9 @@ def export_entry(record: dict[str, Any], metric: str) -> dict[str, Any]:
         else:
             value = None
         values[rule] = _finite(value)
+    fields = [field.format(metric=metric) for field in SCORE_FIELDS]
+    scores = {rule: {name: _finite((selection.get(rule) or {}).get(name)) for name in fields}
+              for rule in RULES if selection}
     entry = {
         "run_id": record["run_id"], "method": record["method"], "task": record["task"], "seed": record["seed"],
         "backbone": config.get("backbone"),
@@ -47,7 +61,7 @@ def export_entry(record: dict[str, Any], metric: str) -> dict[str, Any]:
         "metric": metric, "selection": values, "evaluation_points": bool(selection),
         "device": record.get("device"), "created_at": record.get("created_at"),
         "versions": record.get("versions") or {}, "git_revision": record.get("git_revision"),
-        "data": details.get("data") or {},
+        "data": details.get("data") or {}, "scores": scores,
     }
     return json.loads(json.dumps(entry, sort_keys=True))  # exactly what a round trip through the file gives
 
@@ -74,13 +88,21 @@ def entries_from_store(store_path: str | None, suite: SuiteSpec) -> list[dict[st
     return export_entries(Store(path).query(status="ok"), suite)
 
 
-def export_text(entries: Sequence[dict[str, Any]]) -> str:
-    return "".join(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n" for entry in entries)
+def export_text(entries: Sequence[dict[str, Any]], header: dict[str, Any] | None = None) -> str:
+    """The export file: the header line (if any), then one entry per line."""
+    lines = [{HEADER_KEY: header}] if header is not None else []
+    return "".join(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n" for line in [*lines, *entries])
 
 
 def read_export(path: str | Path, suite: SuiteSpec) -> list[dict[str, Any]]:
     """The entries of a ``<suite>-runs.jsonl`` export, checked, sorted, restricted to the suite's tasks."""
+    return read_export_file(path, suite)[1]
+
+
+def read_export_file(path: str | Path, suite: SuiteSpec) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(the header, or None for a file written before protocols; the entries as ``read_export`` gives them)."""
     path = Path(path)
+    header = None
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -93,6 +115,11 @@ def read_export(path: str | Path, suite: SuiteSpec) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UdabenchError(f"{path} line {number_} is not JSON ({exc.msg}); is it a udabench export?") from None
+        if number_ == 1 and isinstance(entry, dict) and set(entry) == {HEADER_KEY}:
+            if not isinstance(entry[HEADER_KEY], dict):
+                raise UdabenchError(f"{path} line 1: the protocol header is not an object; is it a udabench export?")
+            header = entry[HEADER_KEY]
+            continue
         missing = [key for key in ENTRY_KEYS if not isinstance(entry, dict) or key not in entry]
         if missing:
             raise UdabenchError(f"{path} line {number_} lacks {', '.join(missing)}; is it a udabench export?")
@@ -106,7 +133,7 @@ def read_export(path: str | Path, suite: SuiteSpec) -> list[dict[str, Any]]:
     if wrong:
         raise UdabenchError(f"{path} records the metric '{wrong[0]['metric']}' for {wrong[0]['task']}, suite "
                             f"'{suite.name}' shows '{suite.metric_of(wrong[0]['task'])}'")
-    return sorted(chosen, key=_entry_order)
+    return header, sorted(chosen, key=_entry_order)
 
 
 def export_name(suite: SuiteSpec) -> str:

@@ -153,22 +153,31 @@ def render_reported(tables: Sequence[ReportedTable], fmt: str, level: int = 2) -
 
 def heading_of(board: Board) -> str:
     mark = f" {ORACLE_MARK}" if board.rule.uses_target_labels else ""
-    return f"{board.suite.name} leaderboard: {board.suite.title}, selection rule `{board.rule.name}`{mark}"
+    scope = (f"protocol `{board.protocol.name}`" if board.protocol is not None
+             else "no protocol: every stored run")
+    return f"{board.suite.name} leaderboard: {board.suite.title}, selection rule `{board.rule.name}`{mark}, {scope}"
 
 
 def _reproduced_segments(cell: Cell) -> list[Segment]:
     if not cell.values:
         return _plain(EMPTY)
+    if not cell.shown:
+        return _plain(f"{EMPTY} (n={cell.n} < {cell.min_seeds})")
     core = _percent(cell.mean) + (f" ± {_percent(cell.std)}" if cell.std is not None else "")
     segments = [(core, cell.bold), (f" (n={cell.n})", False)]
     if cell.reported is not None:
-        segments.append((f" · paper {reported_text(*cell.reported)} ({_signed(cell.diff)})", False))
+        diff = f" ({_signed(cell.diff)})" if cell.diff is not None else ""
+        segments.append((f" · paper {reported_text(*cell.reported)}{diff}", False))
     return segments
+
+
+def _avg_segments(row) -> list[Segment]:
+    return [(_percent(row.avg), row.avg_bold)] if row.avg is not None else _plain(EMPTY)
 
 
 def board_grid(board: Board):
     tasks = list(board.suite.tasks)
-    header = [_plain(text) for text in ("method", "numbers", "backbone", "budget", *tasks)]
+    header = [_plain(text) for text in ("method", "numbers", "backbone", "budget", *tasks, "Avg")]
     body, headings = [], set()
     for row in board.rows:
         if row.kind == "heading":
@@ -181,7 +190,7 @@ def board_grid(board: Board):
         else:
             cells = [_reproduced_segments(row.cells[t]) for t in tasks]
         body.append([_plain(row.label), _plain(row.kind), _plain(row.backbone or EMPTY),
-                     _plain(row.budget or EMPTY), *cells])
+                     _plain(row.budget or EMPTY), *cells, _avg_segments(row)])
     return header, body, headings
 
 
@@ -195,6 +204,7 @@ def render_board(board: Board, fmt: str, level: int = 2) -> str:
         header = ["numbers", "table", "group", "label", "udabench_method", "backbone", "budget"]
         header += [f"{task} {part}" for task in tasks for part in ("mean", "std", "n", "reported", "reported std",
                                                                   "diff")]
+        header.append("avg")
         rows = []
         for row in board.rows:
             if row.kind == "heading":
@@ -203,9 +213,12 @@ def render_board(board: Board, fmt: str, level: int = 2) -> str:
             for task in tasks:
                 cell = row.cells[task]
                 value, std = cell.reported if cell.reported else (None, None)
-                line += [_csv_number(cell.mean), _csv_number(cell.std), str(cell.n) if cell.values else "",
+                shown = cell.values and cell.shown
+                line += [_csv_number(cell.mean if shown else None), _csv_number(cell.std if shown else None),
+                         str(cell.n) if cell.values else "",
                          number(value) if value is not None else "", number(std) if std is not None else "",
                          _csv_number(cell.diff)]
+            line.append(_csv_number(row.avg))
             rows.append(line)
         return _csv_text(header, rows)
     header, body, headings = board_grid(board)
@@ -226,17 +239,27 @@ def footer_comments(board: Board) -> str:
 # --- publishing -------------------------------------------------------------------------------------
 
 
-def publication(board: Board) -> str:
+def regenerate_command(board: Board, allow_dirty: bool = False) -> str:
+    """The command that writes a published page again from its runs file, in the page's folder."""
+    suite, rule = board.suite, board.rule
+    return (f"udabench publish --suite {suite.name} --selection {rule.name} --grid-selection {board.grid_rule.name} "
+            f"--min-seeds {board.min_seeds}{' --allow-dirty' if allow_dirty else ''} "
+            f"--from-export {export_name(suite)} --out .")
+
+
+def publication(board: Board, allow_dirty: bool = False) -> str:
     """The Markdown page of a published leaderboard: heading, what it shows, the board, the papers' tables."""
     suite = board.suite
     rule = board.rule
+    protocol = board.protocol
     mark = f" {ORACLE_MARK}" if rule.uses_target_labels else ""
-    intro = (f"Target test {suite.metric_label} (%) of the runs stored with udabench on the tasks of the `{suite.name}` "
+    scope = (f"the runs made with udabench under the protocol `{protocol.name}` (`{protocol.file}`), by the code "
+             f"current when the page was written," if protocol is not None else "the runs stored with udabench")
+    intro = (f"Target test {suite.metric_label} (%) of {scope} on the tasks of the `{suite.name}` "
              f"suite ({', '.join(suite.tasks)}): mean ± standard deviation over seeds of the number the "
              f"model-selection rule `{rule.name}`{mark} picks from each run, under the matching rows of the papers' "
              f"tables, which follow for reference. The runs behind it are listed in `{export_name(suite)}`; "
-             f"`udabench publish --suite {suite.name} --selection {rule.name} "
-             f"--from-export {export_name(suite)} --out .`, "
+             f"`{regenerate_command(board, allow_dirty)}`, "
              f"run in this folder, writes this page again from that file.")
     parts = [f"# {suite.title}: the `{suite.name}` leaderboard\n", intro + "\n", render_board(board, "markdown", 2),
              "## The papers' tables\n", render_reported(suite.tables, "markdown", 3)]
@@ -244,16 +267,18 @@ def publication(board: Board) -> str:
 
 
 def publish(board: Board, entries: Sequence[dict[str, Any]], out_dir: str | Path,
-            write_export: bool = True) -> tuple[Path, Path]:
-    """Write ``<suite>.md`` and (unless ``write_export`` is false) ``<suite>-runs.jsonl`` into ``out_dir``."""
+            write_export: bool = True, allow_dirty: bool = False) -> tuple[Path, Path]:
+    """Write ``<suite>.md`` and (unless ``write_export`` is false) ``<suite>-runs.jsonl`` into ``out_dir``:
+    the runs file starts with the board's protocol as its header line."""
     out = Path(out_dir)
+    header = board.protocol.header() if board.protocol is not None else None
     try:
         out.mkdir(parents=True, exist_ok=True)
         page = out / f"{board.suite.name}.md"
         runs = out / export_name(board.suite)
-        page.write_text(publication(board), encoding="utf-8")
+        page.write_text(publication(board, allow_dirty), encoding="utf-8")
         if write_export:
-            runs.write_text(export_text(entries), encoding="utf-8")
+            runs.write_text(export_text(entries, header), encoding="utf-8")
     except OSError as exc:
         raise UdabenchError(f"cannot write the leaderboard into {out}: {exc.strerror or exc}") from None
     return page, runs
