@@ -52,7 +52,12 @@ def reported_text(value: float, std: float | None) -> str:
 
 
 def _percent(value: float) -> str:
-    return f"{value:.1f}"
+    """One decimal, halves rounded up as a reader would round the printed numbers (the mean of 85.1 and
+    73.0 is 79.1, although the float 79.05 lies just below 79.05)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    text = str(Decimal(repr(round(value, 9))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    return "0.0" if text == "-0.0" else text
 
 
 def _signed(value: float) -> str:
