@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="evaluations spread over the last phase, the last at its end, among which the model "
                           "selection rules of the leaderboards choose (default 5)")
     run.add_argument("--rerun", action="store_true", help="train again even if this run is already stored")
+    run.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                     help="minutes between resume checkpoints (default 5; 0: after every step); a run that is "
+                          "killed or interrupted continues from its last checkpoint when the same command is "
+                          "run again, and on the CPU ends with the same numbers")
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a summary")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars on stderr")
 
@@ -300,7 +304,10 @@ def cmd_run(args) -> int:
         device=args.device, overrides=parse_assignments(args.overrides, "--set"), backbone=args.backbone,
         data=parse_assignments(args.data, "--data"), data_root=args.data_root, progress=not args.no_progress,
         threads=args.threads, snapshots=args.snapshots, eval_points=args.eval_points,
+        checkpoint_every=args.checkpoint_minutes * 60,
     )
+    if args.checkpoint_minutes < 0:
+        raise UdabenchError(f"--checkpoint-minutes must not be negative (got {args.checkpoint_minutes})")
     if args.eval_points <= 0:
         raise UdabenchError(f"--eval-points must be positive (got {args.eval_points})")
     if args.resolution:

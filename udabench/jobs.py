@@ -8,13 +8,16 @@ takes concurrent writers), so nothing is lost when many finish at once.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from udabench.errors import UdabenchError
+from udabench.runner.resume import RESUME_FILE
 
 
 @dataclass
@@ -121,17 +124,47 @@ def run_and_store(request, store, registry=None, prepared=None, rerun: bool = Fa
     stored = store.get(prepared.key)
     if stored is not None and stored["status"] == "ok" and not rerun:
         return stored, False
-    artifact_dir = store.artifact_root / prepared.run_id
-    revision = git_revision()  # the code the run starts with; the checkout may move on while it trains
-    if artifact_dir.exists():  # left by a run that was killed, or by the failed try being retried
-        shutil.rmtree(artifact_dir)
+    with run_lock(store, prepared.run_id):
+        if not rerun:  # another process may have finished it while this one waited
+            stored = store.get(prepared.key)
+            if stored is not None and stored["status"] == "ok":
+                return stored, False
+        artifact_dir = store.artifact_root / prepared.run_id
+        revision = git_revision()  # the code the run starts with; the checkout may move on while it trains
+        resumable = (artifact_dir / RESUME_FILE).is_file() and not rerun
+        if artifact_dir.exists() and not resumable:  # left by a failed try, or --rerun
+            shutil.rmtree(artifact_dir)
+        try:
+            result = execute(prepared, registry, request, artifact_dir)
+        except RunFailed as failure:
+            store.save(failure.result, environment_versions(), revision, None)
+            raise
+        store.save(result, environment_versions(), revision, str(artifact_dir))
+        return store.get(prepared.key), True
+
+
+@contextlib.contextmanager
+def run_lock(store, run_id: str):
+    """Hold the store's lock of one run: a second identical run started meanwhile waits for the first,
+    then finds its row, and never trains the same run twice. (Held through ``fcntl.flock``: the
+    lock goes with the process, so a killed run leaves no stale lock.)"""
     try:
-        result = execute(prepared, registry, request, artifact_dir)
-    except RunFailed as failure:
-        store.save(failure.result, environment_versions(), revision, None)
-        raise
-    store.save(result, environment_versions(), revision, str(artifact_dir))
-    return store.get(prepared.key), True
+        import fcntl
+    except ImportError:  # no flock on this platform: runs are not serialised
+        yield
+        return
+    folder = store.artifact_root
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".{run_id}.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"udabench: run {run_id} is being trained by another process; waiting for it", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_job(request, store_path: str, rerun: bool = False) -> Outcome:

@@ -179,6 +179,8 @@ class Label2Image(Method):
             if hp["target_statistics_steps"] > 0:
                 self.target_statistics.restart()
         elif phase == "retrain":
+            if hasattr(self, "target_statistics"):  # exponential averages again, however short the gan phase
+                self.target_statistics.finish()
             self.model.requires_grad_(True)
             for module in (self.generator, self.discriminator):
                 module.requires_grad_(False)

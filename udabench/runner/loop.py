@@ -14,6 +14,7 @@ from udabench.errors import UdabenchError
 from udabench.machine import available_cores
 from udabench.plugins import Registry
 from udabench.runner.build import build_method
+from udabench.runner import resume
 from udabench.runner.checkpoints import _take_stored_weights
 from udabench.runner.evaluation import Evaluator, main_metric
 from udabench.runner.pictures import SegmentationPictures, Snapshotter
@@ -116,17 +117,26 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                               SegmentationPictures(method, splits, normalize, prepared.task, request.seed)
                               if dense else None)
     total_steps = sum(prepared.config["phase_steps"].values())
+    resume_path = artifact_dir / resume.RESUME_FILE if artifact_dir is not None else None
+    saved = resume.load(resume_path, prepared.key) if resume_path is not None else None
+    generators = {"sampler": generator, **({"augment": augment.generator} if augment else {})}
     bar = tqdm(total=total_steps, desc=f"{prepared.method.name} {prepared.task.name}", unit="step",
                disable=not request.progress, file=sys.stderr, dynamic_ncols=True)
     done, eval_time = 0, 0.0
     method.train()
     phases = [p for p in prepared.method.phases if p.name in prepared.config["phase_steps"]]
+    if saved is not None:
+        bar.write(f"udabench: resuming run {prepared.run_id} at step {saved['step']} of phase "
+                  f"'{phases[saved['phase']].name}' from its last checkpoint", file=sys.stderr)
+    last_checkpoint = time.perf_counter()
     for index, phase in enumerate(phases):
         if prepared.method.setting == "source-free" and "source" not in phase.inputs:
             # From here on the source training data no longer exists for this run.
             splits.pop("source_train", None)
             samplers.pop("source", None)
         steps = prepared.config["phase_steps"][phase.name]
+        if saved is not None and index < saved["phase"]:
+            continue
         last_phase = index == len(phases) - 1
         eval_steps = set(evaluation_steps(steps, request.eval_points)) if last_phase else {steps}
         log_every = request.log_every or max(1, min(50, steps // 20))
@@ -134,7 +144,28 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         sums: dict[str, Any] = {}
         counts: dict[str, int] = {}
         count = 0
-        for step in range(steps):
+        first_step = 0
+        if saved is not None:
+            first_step, done, eval_time = saved["step"], saved["done"], saved["eval_time"]
+            sums, counts, count = saved["sums"], saved["counts"], saved["count"]
+            _restore(saved, method, samplers, generators, result, evaluator, snapshotter)
+            bar.update(done)
+            saved = None
+
+        def checkpoint(next_step):
+            """Everything the rest of the run depends on, after ``next_step`` steps of this phase."""
+            resume.save(resume_path, {
+                "key": prepared.key, "phase": index, "step": next_step, "done": done, "eval_time": eval_time,
+                "sums": sums, "counts": counts, "count": count,
+                "method": method.state_dict(),
+                "optimizers": {name: o.state_dict() for name, o in resume.optimizers_of(method).items()},
+                "random": resume.random_states(generators),
+                "samplers": {role: sampler.state() for role, sampler in samplers.items()},
+                "history": result.history, "evaluations": evaluator.points, "confusion": evaluator.confusion,
+                "snapshots": snapshotter.saved,
+            })
+
+        for step in range(first_step, steps):
             batch = Batch()
             if "source" in phase.inputs:
                 batch.source_x, batch.source_y = draw("source")
@@ -164,6 +195,8 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                     result.error = (f"{', '.join(non_finite)} became {record[non_finite[0]]} in phase "
                                     f"'{phase.name}' near step {step + 1}; lower the learning rate (--set lr=...)")
                     result.timings = {"load_s": loaded - started, "train_s": time.perf_counter() - loaded}
+                    if resume_path is not None:
+                        resume_path.unlink(missing_ok=True)  # resuming would diverge again
                     raise RunFailed(f"run {prepared.run_id} failed: {result.error}", result)
                 sums, counts, count = {}, {}, 0
             snapshotter.maybe_save(phase.name, step + 1, steps)
@@ -172,6 +205,10 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                 evaluating = time.perf_counter()
                 evaluator(phase.name, step + 1)
                 eval_time += time.perf_counter() - evaluating
+            if resume_path is not None and (step + 1 == steps
+                                            or time.perf_counter() - last_checkpoint >= request.checkpoint_every):
+                checkpoint(step + 1)
+                last_checkpoint = time.perf_counter()
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -191,9 +228,10 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
 
     if artifact_dir is not None:
         artifact_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint = artifact_dir / "model.pt"
-        torch.save({k: v.detach().cpu() for k, v in method.state_dict().items()}, checkpoint)
-        result.checkpoint = str(checkpoint)
+        weights = artifact_dir / "model.pt"
+        torch.save({k: v.detach().cpu() for k, v in method.state_dict().items()}, weights)
+        result.checkpoint = str(weights)
+        resume_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     result.timings = {
         "load_s": loaded - started,
         "train_s": trained - loaded - eval_time,
@@ -203,3 +241,20 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     }
     result.status = "ok"
     return result
+
+
+def _restore(saved, method, samplers, generators, result, evaluator, snapshotter) -> None:
+    """Put a resumed run back where its checkpoint left it (the current phase already begun)."""
+    method.load_state_dict(saved["method"])
+    optimizers = resume.optimizers_of(method)
+    for name, state in saved["optimizers"].items():
+        if name in optimizers:
+            optimizers[name].load_state_dict(state)
+    for role, state in saved["samplers"].items():
+        if role in samplers:
+            samplers[role].load_state(state)
+    resume.set_random_states(saved["random"], generators)
+    result.history[:] = saved["history"]
+    evaluator.points[:] = saved["evaluations"]
+    evaluator.confusion = saved["confusion"]
+    snapshotter.saved[:] = saved["snapshots"]

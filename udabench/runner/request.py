@@ -44,6 +44,8 @@ class RunRequest:
     log_every: int | None = None  # default: about 20 records per phase, at most every 50 steps
     progress: bool = True
     resolution: tuple[int, int] | None = None  # (height, width) instead of a segmentation task's own
+    # Seconds between resume checkpoints (0: after every step); phase ends always checkpoint. Not in the key.
+    checkpoint_every: float = 300.0
     generator_checkpoint: str | None = None  # the checkpoint of --set generator_from=RUN (jobs.resolve_stored_runs)
 
 

@@ -25,6 +25,12 @@ class IndexSampler:
 
         return torch.randperm(self.n, generator=self.generator).to(self.device)
 
+    def state(self) -> dict:
+        return {"order": self.order.cpu(), "position": self.position}
+
+    def load_state(self, state: dict) -> None:
+        self.order, self.position = state["order"].to(self.device), state["position"]
+
     def next(self):
         import torch
 
