@@ -241,3 +241,19 @@ def test_a_source_free_method_refuses_a_source_model_that_saw_target_data(data_a
     # A UDA method may start from it: the rule is about source-free results only.
     allowed = run_cli("run", "--method", "adda", "--task", "mnist-usps", "--source-run", dann, *common)
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_source_free_run_from_a_stored_source_model_needs_no_source_data(data_args, store_path, tiny_digits):
+    common = ["--device", "cpu", "--steps", "3", "--batch-size", "8", "--store", store_path, "--json", "--no-progress"]
+    source = json.loads(run_cli("run", "--method", "source-only", "--task", "mnist-usps", *data_args,
+                                *common).stdout)["run_id"]
+    for method in ("shot", "3cgan"):
+        process = run_cli("run", "--method", method, "--task", "mnist-usps", "--source-run", source,
+                          "--data", "mnist=/nonexistent/source", "--data", f"usps={tiny_digits['usps']}",
+                          "--set", "bottleneck_dim=256", *common)
+        assert process.returncode == 0, process.stderr
+        record = json.loads(process.stdout)
+        assert "source_accuracy" not in record["metrics"] and "accuracy" in record["metrics"]
+        assert record["details"]["data"]["mnist"]["kind"] == "not loaded"
+        assert "source-accuracy" not in record["details"]["selection"]
+        assert set(record["config"]["data"]) == {"usps"}

@@ -348,7 +348,7 @@ def _print_run(record: dict, as_json: bool, store) -> None:
         print(f"  target test: mIoU {metrics['miou']:.4f}"
               + "".join(f", {k} {metrics[k]:.4f}" for k in subsets)
               + f", pixel accuracy {metrics.get('pixel_accuracy', float('nan')):.4f}")
-        print(f"  source test: mIoU {metrics['source_miou']:.4f}")
+        print(_source_line(metrics, "source_miou", "mIoU"))
         iou = (record.get("details") or {}).get("per_class_iou") or []
         if iou:
             print("  target IoU per class: " + ", ".join(
@@ -356,9 +356,15 @@ def _print_run(record: dict, as_json: bool, store) -> None:
     else:
         print(f"  target test: accuracy {metrics['accuracy']:.4f}, mean class accuracy "
               f"{metrics.get('mean_class_accuracy', float('nan')):.4f}")
-        print(f"  source test: accuracy {metrics['source_accuracy']:.4f}")
+        print(_source_line(metrics, "source_accuracy", "accuracy"))
     print(f"  time: {timings['total_s']:.1f} s ({timings['steps_per_s']:.1f} steps/s, data {timings['load_s']:.1f} s)")
     print(f"  stored in {store.path}; artifacts in {record['artifacts']}")
+
+
+def _source_line(metrics, name: str, label: str) -> str:
+    if name not in metrics:
+        return "  source test: not measured (a source-free run from a stored source model loads no source data)"
+    return f"  source test: {label} {metrics[name]:.4f}"
 
 
 def _check_device(device: str) -> None:

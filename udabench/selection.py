@@ -68,8 +68,10 @@ def select(evaluations: Sequence[dict[str, Any]], rule: str, metric: str = "accu
 
 
 def selections(evaluations: Sequence[dict[str, Any]], metric: str = "accuracy") -> dict[str, dict[str, Any]]:
-    """For every rule, the point it picks (phase, step and the metrics stored for that point)."""
-    return {name: dict(select(evaluations, name, metric)) for name in RULES}
+    """For every rule, the point it picks (phase, step and the metrics stored for that point); a rule
+    whose score the points lack (source accuracy of a run that had no source data) picks nothing."""
+    return {name: dict(select(evaluations, name, metric)) for name, rule in RULES.items()
+            if rule.score is None or all(rule.score.format(metric=metric) in point for point in evaluations)}
 
 
 def evaluation_steps(steps: int, points: int) -> list[int]:

@@ -98,8 +98,10 @@ class Evaluator:
     def __call__(self, phase: str, step: int) -> dict[str, Any]:
         target, self.confusion = evaluate(self.method, self.splits["target_test"], self.normalize, self.metrics,
                                           self.num_classes, self.batch_size)
-        source, _ = evaluate(self.method, self.splits["source_test"], self.normalize, self.metrics,
-                             self.num_classes, self.batch_size)
+        source = {}  # absent for a source-free run that never loaded source data
+        if "source_test" in self.splits:
+            source, _ = evaluate(self.method, self.splits["source_test"], self.normalize, self.metrics,
+                                 self.num_classes, self.batch_size)
         if self.dense:
             target.update(self.subset_ious(self.confusion))
         point = {"phase": phase, "step": step, **target, **{f"source_{k}": v for k, v in source.items()},

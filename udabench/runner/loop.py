@@ -67,15 +67,21 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                        request.seed, prepared.config, "running", device=str(device))
     seed_everything(request.seed, deterministic=device.type == "cpu")
     splits = load_task_data(prepared, registry, device, request.progress)
-    for role in ("source", "target"):
+    roles = [role for role in ("source", "target") if f"{role}_train" in splits]
+    for role in roles:
         size = len(splits[f"{role}_train"])
         if request.batch_size > MAX_BATCH_PASSES * size:
             raise UdabenchError(
                 f"--batch-size {request.batch_size} would draw each of the {size:,} {role} training images about "
                 f"{request.batch_size // size} times per batch; use at most {MAX_BATCH_PASSES * size:,}")
-    num_classes = splits["source_train"].num_classes
+    num_classes = splits[f"{roles[0]}_train"].num_classes
     data_details = {name: _describe_data(prepared.sources[name], splits, role)
-                    for role, name in (("source", prepared.task.source), ("target", prepared.task.target))}
+                    for role, name in (("source", prepared.task.source), ("target", prepared.task.target))
+                    if name in prepared.sources}
+    if "source_train" not in splits:
+        data_details[prepared.task.source] = {"kind": "not loaded", "location": None, "revision": None, "sizes": {},
+                                              "note": f"source-free: adapts the source model of run "
+                                                      f"{request.source_run[:12]} without source data"}
     loaded = time.perf_counter()
 
     method = build_method(prepared, device, num_classes)
@@ -95,7 +101,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     augment = augment_module.Augmenter(prepared.task.augment, prepared.task.resolution, request.seed)
     samplers = {role: IndexSampler(len(splits[f"{role}_train"]), request.batch_size, generator,
                                    splits[f"{role}_train"].images.device)
-                for role in ("source", "target")}
+                for role in roles}
 
     from udabench.method import Batch
 

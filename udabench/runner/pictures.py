@@ -25,10 +25,12 @@ class SegmentationPictures:
         generator = torch.Generator().manual_seed(seed)
         self.samples = {}
         for role in ("source", "target"):
+            if f"{role}_test" not in splits:  # a source-free run without source data
+                continue
             split = splits[f"{role}_test"]
             order = torch.randperm(len(split), generator=generator)[:self.ROWS].to(split.images.device)
             self.samples[role] = (split.images[order], split.labels[order])
-        self.palette = palette_for(task, splits["source_test"].num_classes)
+        self.palette = palette_for(task, splits["target_test"].num_classes)
 
     def colour(self, label_maps):
         import torch

@@ -129,8 +129,11 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
                 f"--data names '{name}', but task '{task.name}' uses {task.source} and {task.target}"
             )
     data_root = request.data_root or os.environ.get("UDABENCH_DATA")
+    # A source-free method given a stored source model never needs the source data: it is neither
+    # looked for nor loaded, so such a run works where the source dataset is absent.
+    needed = (task.target,) if source_free_from_run(method, request) else (task.source, task.target)
     sources = {name: resolve_source(registry.get("datasets", name), request.data.get(name), data_root)
-               for name in (task.source, task.target)}
+               for name in needed}
 
     config = {
         "code": code_identity(method.factory, registry.providers["methods"].get(method.name, "unknown"),
@@ -150,6 +153,12 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         config["resolution"] = list(request.resolution)
     key = run_key(method.name, task.name, request.seed, config)
     return PreparedRun(method, task, backbone, backbone_name, values, sources, config, key)
+
+
+def source_free_from_run(method: MethodSpec, request: RunRequest) -> bool:
+    """Whether a run adapts a stored source model without any source data (``--source-run`` given
+    to a source-free method)."""
+    return method.setting == "source-free" and bool(request.source_run)
 
 
 def _has_source_phase(method: MethodSpec) -> bool:

@@ -78,6 +78,8 @@ def load_task_data(prepared: PreparedRun, registry: Registry, device, progress: 
     task = prepared.task
     splits, loaded = {}, {}
     for role, name in (("source", task.source), ("target", task.target)):
+        if name not in prepared.sources:  # a source-free run from a stored source model
+            continue
         spec = registry.get("datasets", name)
         test_split = task.source_test_split or task.test_split if role == "source" else task.test_split
         for split_role, split in (("train", task.train_split), ("test", test_split)):
