@@ -175,6 +175,9 @@ def test_bad_input_is_one_line_exit_2_and_nothing_stored(tmp_path, tiny_digits, 
 
 
 def test_results_show_unknown_run(store_path):
+    from udabench.store import Store
+
+    Store(store_path)  # an existing, empty store
     process = run_cli("results", "--store", store_path, "--show", "deadbeef")
     assert process.returncode == 2 and "no stored run 'deadbeef'" in process.stderr
 

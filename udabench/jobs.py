@@ -153,7 +153,7 @@ def run_lock(store, run_id: str):
     except ImportError:  # no flock on this platform: runs are not serialised
         yield
         return
-    folder = store.artifact_root
+    folder = store.path.parent / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f".{run_id}.lock", "a+") as handle:
         try:
