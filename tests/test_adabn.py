@@ -99,8 +99,9 @@ def weights(record):
 
 
 def test_end_to_end_from_scratch_and_from_a_source_only_run(store_path, capsys):
-    """Its source phase trains what source-only trains; --source-run takes a source-only run."""
-    run("--method", "source-only", "--steps", 20, "--store", store_path)
+    """Its source phase trains what source-only trains (with the bottleneck's batch norm, which
+    source-only leaves out by default); --source-run takes such a source-only run."""
+    run("--method", "source-only", "--steps", 20, "--set", "bottleneck_bn=true", "--store", store_path)
     source = json.loads(capsys.readouterr().out)
     run("--method", "adabn", "--set", "source_steps=20", "--set", "adapt_steps=5", "--store", store_path)
     scratch = json.loads(capsys.readouterr().out)

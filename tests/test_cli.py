@@ -194,7 +194,7 @@ def test_source_run_from_the_store(data_args, store_path):
     assert wrong_task.returncode == 2 and "was trained on task 'mnist-usps'" in wrong_task.stderr
     adapted = run_cli("run", "--method", "shot", "--task", "mnist-usps", *data_args, "--device", "cpu", "--steps",
                       "2", "--batch-size", "8", "--store", store_path, "--source-run", source_id, "--json",
-                      "--no-progress")
+                      "--no-progress", "--set", "bottleneck_bn=false")
     assert adapted.returncode == 0, adapted.stderr
     record = json.loads(adapted.stdout)
     assert record["config"]["phase_steps"] == {"adapt": 2}
@@ -253,10 +253,24 @@ def test_a_source_free_run_from_a_stored_source_model_needs_no_source_data(data_
     for method in ("shot", "3cgan"):
         process = run_cli("run", "--method", method, "--task", "mnist-usps", "--source-run", source,
                           "--data", "mnist=/nonexistent/source", "--data", f"usps={tiny_digits['usps']}",
-                          "--set", "bottleneck_dim=256", *common)
+                          "--set", "bottleneck_bn=false", *common)
         assert process.returncode == 0, process.stderr
         record = json.loads(process.stdout)
         assert "source_accuracy" not in record["metrics"] and "accuracy" in record["metrics"]
         assert record["details"]["data"]["mnist"]["kind"] == "not loaded"
         assert "source-accuracy" not in record["details"]["selection"]
         assert set(record["config"]["data"]) == {"usps"}
+
+
+def test_a_source_run_of_another_network_is_one_line_saying_how_to_match_it(data_args, store_path):
+    common = [*data_args, "--device", "cpu", "--steps", "2", "--batch-size", "8", "--store", store_path, "--json",
+              "--no-progress"]
+    plain = json.loads(run_cli("run", "--method", "source-only", "--task", "mnist-usps", *common).stdout)
+    assert plain["config"]["hparams"]["bottleneck_bn"] is False  # source-only's default
+    refused = run_cli("run", "--method", "adabn", "--task", "mnist-usps", "--source-run", plain["run_id"], *common)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1
+    assert "trained with bottleneck_bn=false" in lines[0] and "add --set bottleneck_bn=false" in lines[0]
+    matched = run_cli("run", "--method", "shot", "--task", "mnist-usps", "--source-run", plain["run_id"],
+                      "--set", "bottleneck_bn=false", *common)
+    assert matched.returncode == 0, matched.stderr

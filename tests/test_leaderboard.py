@@ -82,7 +82,7 @@ def store(tmp_path, registry):
         save(store, registry, f"shot0000000{seed}", "shot", "mnist-usps", seed, accuracy, phase_steps=SHOT_STEPS,
              source_run="f" * 64)
     save(store, registry, "srco00000000", "source-only", "mnist-usps", 0, 0.50)
-    save(store, registry, "srco00000001", "source-only", "mnist-usps", 0, 0.77, set={"bottleneck_bn": False},
+    save(store, registry, "srco00000001", "source-only", "mnist-usps", 0, 0.77, set={"bottleneck_bn": True},
          created="2026-11-28T09:00:00Z", device="cuda:0", git="fedcba9876543210fedcba9876543210fedcba98-dirty")
     save(store, registry, "fail00000000", "dann", "mnist-mnistm", 0, 0.1)
     with sqlite3.connect(store.path) as connection:
@@ -221,7 +221,7 @@ def test_cells_show_mean_std_n_and_the_paper_number_without_a_difference_across_
     assert dann[5] == "–"  # the failed mnist-mnistm run is not used
     # reproduced rows sit under the paper row of their method
     assert out.index("| DANN [43]") < out.index("| dann ") < out.index("| ADDA [44]")
-    assert "| source-only (bottleneck_bn=false)" in out
+    assert "| source-only (bottleneck_bn=true)" in out
 
 
 def test_nothing_is_bold_without_a_protocol(store, capsys):
@@ -240,7 +240,7 @@ def test_variants_split_into_rows(store, registry, capsys):
     rows = [line for line in out.splitlines() if "| reproduced" in line]
     labels = [line.split("|")[1].strip() for line in rows]
     assert labels.count("dann") == 2 and "dann (lr=0.05, trade_off=0.3)" in labels
-    assert "source-only" in labels and "source-only (bottleneck_bn=false)" in labels
+    assert "source-only" in labels and "source-only (bottleneck_bn=true)" in labels
     short = next(line for line in rows if "train 500, batch 128" in line)
     assert "70.0 (n=1)" in short
     assert next(line for line in rows if "| shot" in line).count("source from a stored run") == 1
@@ -330,7 +330,7 @@ def test_latex_escapes(store, capsys):
     assert code == 0
     assert "\\begin{tabular}" in out and "\\end{tabular}" in out
     assert "94.0 $\\pm$ 1.4 (n=2)" in out
-    assert "source-only (bottleneck\\_bn=false)" in out and "accuracy (\\%)" in out
+    assert "source-only (bottleneck\\_bn=true)" in out and "accuracy (\\%)" in out
     assert "89.0 $\\pm$ 1.0 (n=3) $\\cdot$ paper 85.1 &" in out
     assert "\\multicolumn{11}{l}{\\textit{Not GAN-based Adaptation}}" in out
 

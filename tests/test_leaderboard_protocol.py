@@ -106,7 +106,14 @@ def test_a_sweep_marks_its_shared_source_runs(tmp_path, tiny_digits, registry):
     assert [(job.request.method, job.shared_source) for job in jobs] == [("source-only", True), ("shot", False)]
     both = sweep_file(tmp_path / "both.toml", tiny_digits, methods=("source-only", "shot"), seeds=(0,),
                       extra="share_source = true\n[method.shot]\nset = { source_steps = 300 }\n")
-    jobs = jobs_of(both, registry)  # the shared source model is also the protocol's source-only run
+    jobs = jobs_of(both, registry)  # the shared source model is also the protocol's source-only run when their
+    # networks agree; source-only leaves out the bottleneck's batch norm by default, SHOT keeps it
+    assert [(job.request.method, job.shared_source) for job in jobs] == [("source-only", True),
+                                                                          ("source-only", False), ("shot", False)]
+    same_network = sweep_file(tmp_path / "same.toml", tiny_digits, methods=("source-only", "shot"), seeds=(0,),
+                              extra="share_source = true\n[method.shot]\nset = { source_steps = 300, "
+                                    "bottleneck_bn = false }\n")
+    jobs = jobs_of(same_network, registry)
     assert [(job.request.method, job.shared_source) for job in jobs] == [("source-only", False), ("shot", False)]
 
 

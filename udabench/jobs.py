@@ -63,6 +63,25 @@ def check_source_free_provenance(method: str, record, registry=None) -> None:
                             f"images in phase '{seen[0]}'; use a source-only run")
 
 
+# Hyperparameters that shape the task model's weights: a stored source model fits only where they agree.
+NETWORK_HPARAMS = ("bottleneck_dim", "bottleneck_bn")
+
+
+def check_network_matches(record, prepared) -> None:
+    """A ``--source-run`` model must have the network the run builds; where a shaping hyperparameter
+    differs, say which and how to match it, before anything trains."""
+    if record is None:
+        return
+    stored = record["config"].get("hparams", {})
+    for name in NETWORK_HPARAMS:
+        if name in stored and name in prepared.hparams and stored[name] != prepared.hparams[name]:
+            wanted = str(stored[name]).lower()
+            raise UdabenchError(
+                f"--source-run: run {record['run_id']} was trained with {name}={wanted}, but this "
+                f"'{prepared.method.name}' run builds {name}={str(prepared.hparams[name]).lower()}, so its weights "
+                f"would not fit; add --set {name}={wanted}, or use a source run trained with the other value")
+
+
 def source_checkpoint(store, source_run: str, task: str, backbone: str | None = None) -> tuple[str, str]:
     """The key and checkpoint path of the stored run ``source_run``, checked to fit ``task``."""
     return stored_checkpoint(store, source_run, task, backbone, option="--source-run")
@@ -121,6 +140,8 @@ def run_and_store(request, store, registry=None, prepared=None, rerun: bool = Fa
 
     registry = registry or load_registry(warn=False)
     prepared = prepared or prepare(registry, request)
+    if request.source_run:
+        check_network_matches(store.get(request.source_run), prepared)
     stored = store.get(prepared.key)
     if stored is not None and stored["status"] == "ok" and not rerun:
         return stored, False

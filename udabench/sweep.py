@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from udabench.errors import UdabenchError
+from udabench.hparams import TASK_MODEL_HPARAMS
 from udabench.runner import RunRequest
 
 # Keys a sweep file may hold, with the type each must have.
@@ -216,9 +217,14 @@ def expand(config: SweepConfig, registry) -> list[Job]:
             )
             depends_on = None
             if config.share_source and _has_source_phase(spec) and method_name != SHARED_SOURCE_METHOD:
-                source_steps = prepare(registry, request).hparams["source_steps"]
-                task_model = {k: v for k, v in overrides.items()
-                              if k in source_spec.hparams and k != "source_steps"}
+                resolved = prepare(registry, request).hparams
+                source_steps = resolved["source_steps"]
+                # The network the method builds, so the shared weights fit it (e.g. the bottleneck's
+                # batch norm, which source-only leaves out by default and the adapting methods keep).
+                task_model = {k: str(resolved[k]) for k in TASK_MODEL_HPARAMS
+                              if k in source_spec.hparams and k in resolved and k != "weights"}
+                task_model.update({k: v for k, v in overrides.items()
+                                   if k in source_spec.hparams and k != "source_steps"})
                 # The shared model trains at the sweep's batch size, whatever a method's own is, so
                 # that all methods of a task and seed start from the same source model.
                 source_request = replace(request, method=SHARED_SOURCE_METHOD, steps=source_steps,
