@@ -76,9 +76,36 @@ def _folder_digest(folder: Path, times: bool = False) -> str:
     return digest.hexdigest()[:16]
 
 
+# Sub-folder names that are parts of one dataset's parquet layout, not datasets of their own.
+LAYOUT_FOLDERS = {"data", "train", "test", "validation", "valid", "val", "dev", "eval", "all", "sample"}
+
+
+def _parquet_datasets(spec: DatasetSpec, folder: Path) -> list[str]:
+    """The sub-folders of ``folder`` that each hold a dataset's parquet files (``train/``, ``data/`` and
+    the like are parts of one layout), up to three levels down; ``.`` for files in ``folder`` itself."""
+    layout = LAYOUT_FOLDERS | {split.lower() for split in spec.splits}
+    found = set()
+    for pattern in ("*.parquet", "*/*.parquet", "*/*/*.parquet"):
+        for path in folder.glob(pattern):
+            parts = [part for part in path.relative_to(folder).parent.parts if part.lower() not in layout]
+            found.add(parts[0] if parts else ".")
+    return sorted(found)
+
+
 def _classify_folder(spec: DatasetSpec, folder: Path) -> str:
     if not folder.is_dir():
         raise UdabenchError(f"data folder for '{spec.name}' does not exist: {folder}")
+    held = _parquet_datasets(spec, folder)
+    if len(held) > 1:  # datasets would read every parquet file below it as one dataset
+        names = ", ".join("(the folder itself)" if name == "." else name for name in held)
+        pick = next((name for name in (spec.name, spec.hub_config) if name in held),
+                    next(name for name in held if name != "."))
+        root = f" (or --data-root {folder}, which reads each dataset from its own sub-folder)" \
+            if spec.name in held else ""
+        raise UdabenchError(
+            f"data folder for '{spec.name}' holds several datasets (parquet files in {names}): {folder}; "
+            f"name the one for '{spec.name}', e.g. --data {spec.name}={folder / pick}{root}"
+        )
     if any(folder.glob("*.parquet")) or any(folder.glob("*/*.parquet")):
         return "parquet"
     if spec.local_loader:
