@@ -128,6 +128,14 @@ class Evaluator:
         return [[name, None if math.isnan(value) else value]
                 for name, value in zip(self.class_names, iou_per_class(self.confusion).tolist())]
 
+    def per_class_accuracy(self) -> list[list]:
+        """The last evaluation's ``[class, accuracy]`` pairs in class order (accuracy ``None`` for a class
+        with no test image); with the confusion matrix, what a classification run did class by class."""
+        confusion = self.confusion.double()
+        totals = confusion.sum(1)
+        return [[name, None if totals[index] == 0 else float(confusion[index, index] / totals[index])]
+                for index, name in enumerate(self.class_names)]
+
     def unlabelled_scores(self) -> dict[str, float]:
         """Mean entropy and SND of the predictions on unlabelled target training images; for
         segmentation the entropy of every pixel and the SND of a fixed sample of pixels."""

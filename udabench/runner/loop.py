@@ -231,6 +231,9 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     }
     if dense:
         result.details["per_class_iou"] = evaluator.per_class_iou()
+    else:  # rows: true classes, columns: predicted ones
+        result.details["per_class_accuracy"] = evaluator.per_class_accuracy()
+        result.details["confusion"] = evaluator.confusion.tolist()
 
     if artifact_dir is not None:
         artifact_dir.mkdir(parents=True, exist_ok=True)
