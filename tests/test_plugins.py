@@ -46,8 +46,10 @@ def test_family_backbone_resolves_model_names():
 def test_two_plugins_registering_one_name_is_an_error_naming_both():
     spec = MethodSpec("dann", "x:y", "uda", (Phase("train", frozenset({"source"})),), {})
     clash = plugin_module("clash", udabench_methods=lambda: [spec])
+    registry = load_registry(extra_plugins=[(clash, "my-dist")], warn=False)
+    assert "source-only" in registry.names("methods") and "dann" not in registry.names("methods")
     with pytest.raises(UdabenchError, match="method 'dann' is registered twice: by 'udabench' and by 'my-dist'"):
-        load_registry(extra_plugins=[(clash, "my-dist")], warn=False)
+        registry.get("methods", "dann")
 
 
 def test_a_failing_hook_is_a_warning_and_the_rest_keeps_working(capsys):

@@ -1,5 +1,5 @@
 """The ``udabench`` command line: ``run``, ``sweep``, ``list``, ``results``, ``leaderboard``,
-``publish``, ``plot``, ``bench`` and ``cache``.
+``publish``, ``plot``, ``bench``, ``cache`` and ``check``.
 
 Listing, help and leaderboards never import torch or datasets: those load only when a run starts.
 """
@@ -7,7 +7,9 @@ Listing, help and leaderboards never import torch or datasets: those load only w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import re
 import sys
 
 from udabench import __version__
@@ -152,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "or remove them. The folder is $UDABENCH_CACHE (off: no cache), else the user cache directory.",
     )
     cache.add_argument("--clear", action="store_true", help="remove every entry and say how much was freed")
+    check = commands.add_parser(
+        "check", help="check an installed plugin's datasets, tasks and methods",
+        description="Check what one installed plugin registers: its specs, that its tasks resolve their datasets, "
+                    "backbone and base task, and that its datasets load (generated, from --data or --data-root, or "
+                    "with --hub from the hub) with labels in range and a sample that converts to the size of each "
+                    "task that uses them. Exit code 1 when something needs fixing.",
+    )
+    check.add_argument("plugin", help="the plugin's distribution name or entry-point name")
+    check.add_argument("--data", action="append", metavar="DATASET=PATH", help="a local copy to check (repeatable)")
+    check.add_argument("--data-root", help="folder with one sub-folder per dataset (default: $UDABENCH_DATA)")
+    check.add_argument("--hub", action="store_true", help="also load datasets that have no local copy from the hub")
+    check.add_argument("--samples", type=int, default=64, help="images decoded per split (default 64)")
     return parser
 
 
@@ -274,7 +288,7 @@ def main(argv=None) -> int:
     try:
         return {"run": cmd_run, "sweep": cmd_sweep, "list": cmd_list, "results": cmd_results,
                 "leaderboard": cmd_leaderboard, "publish": cmd_publish, "plot": cmd_plot, "bench": cmd_bench,
-                "cache": cmd_cache}[args.command](args)
+                "cache": cmd_cache, "check": cmd_check}[args.command](args)
     except UdabenchError as exc:
         print(f"udabench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -357,6 +371,8 @@ def _print_run(record: dict, as_json: bool, store) -> None:
         print(f"  target test: accuracy {metrics['accuracy']:.4f}, mean class accuracy "
               f"{metrics.get('mean_class_accuracy', float('nan')):.4f}")
         print(_source_line(metrics, "source_accuracy", "accuracy"))
+        for line in _class_lines(record, full_matrix=False):
+            print(line)
     print(f"  time: {timings['total_s']:.1f} s ({timings['steps_per_s']:.1f} steps/s, data {timings['load_s']:.1f} s)")
     print(f"  stored in {store.path}; artifacts in {record['artifacts']}")
 
@@ -365,6 +381,47 @@ def _source_line(metrics, name: str, label: str) -> str:
     if name not in metrics:
         return "  source test: not measured (a source-free run from a stored source model loads no source data)"
     return f"  source test: {label} {metrics[name]:.4f}"
+
+
+# A run's summary prints the whole confusion matrix up to this many classes, its largest cells beyond.
+SUMMARY_MATRIX_CLASSES = 12
+
+
+def _class_lines(record: dict, full_matrix: bool) -> list[str]:
+    """A classification run's target accuracy per class, a warning when one class takes most of the
+    predictions, and its confusion matrix (rows true classes, columns predicted ones)."""
+    details = record.get("details") or {}
+    accuracy, confusion = details.get("per_class_accuracy"), details.get("confusion")
+    if not accuracy or not confusion:
+        return []
+    names = [name for name, _ in accuracy]
+    lines = ["  target accuracy per class: " + ", ".join(
+        f"{name} {'-' if value is None else f'{value:.3f}'}" for name, value in accuracy)]
+    total = sum(map(sum, confusion))
+    predicted = [sum(row[j] for row in confusion) for j in range(len(names))]
+    top = max(range(len(names)), key=predicted.__getitem__)
+    if total and predicted[top] * 2 >= total and predicted[top] >= 2 * sum(confusion[top]):
+        lines.append(f"  predicted '{names[top]}' for {predicted[top]} of {total} target test images "
+                     f"({predicted[top] / total:.0%}; {sum(confusion[top])} are '{names[top]}'): the model does not "
+                     "tell the target's classes apart; look for what the target images show that the source's never "
+                     "do (colour, contrast, size) before comparing methods")
+    if full_matrix or len(names) <= SUMMARY_MATRIX_CLASSES:
+        short = max(map(len, names)) <= 6  # long class names head their rows, numbered; columns by number
+        header = names if short else [str(i) for i in range(len(names))]
+        labels = names if short else [f"{i} {name}" for i, name in enumerate(names)]
+        width = max(max(len(str(v)) for row in confusion for v in row), *map(len, header))
+        label_width = max(map(len, labels))
+        lines.append("  target confusion matrix (rows: true class, columns: predicted):")
+        lines.append("    " + " " * label_width + " " + " ".join(h.rjust(width) for h in header))
+        for label, row in zip(labels, confusion):
+            lines.append(f"    {label.ljust(label_width)} " + " ".join(str(v).rjust(width) for v in row))
+    else:
+        cells = sorted(((row[j], i, j) for i, row in enumerate(confusion) for j in range(len(row)) if i != j and row[j]),
+                       reverse=True)[:5]
+        lines.append("  most frequent target confusions (true -> predicted): " + (", ".join(
+            f"{names[i]} -> {names[j]} {n}" for n, i, j in cells) or "none")
+            + f"; the full matrix: udabench results --show {record['run_id']}")
+    return lines
 
 
 def _check_device(device: str) -> None:
@@ -483,8 +540,14 @@ def cmd_list(args) -> int:
 
     from udabench.plugins import load_registry
 
-    registry = load_registry()
+    registry = load_registry(warn=False)
     kind = args.kind
+    clashes = registry.conflicts[kind]
+    for line in registry.warnings:  # a clash of this kind is the error below, said once
+        if not any(line.startswith(f"udabench: {kind[:-1]} '{name}' is registered") for name in clashes):
+            print(line, file=sys.stderr)
+    if clashes:
+        raise UdabenchError(registry.conflict_message(kind, sorted(clashes)[0]))
     rows = []
     for name in registry.names(kind):
         spec = registry.specs[kind][name]
@@ -493,8 +556,15 @@ def cmd_list(args) -> int:
             rows.append([name, spec.setting, " -> ".join(p.name for p in spec.phases), provider, spec.description])
         elif kind == "tasks":
             height, width = spec.size
-            rows.append([name, f"{spec.source} -> {spec.target}", f"{width}x{height}x{spec.channels}",
-                         spec.backbone, provider, spec.description])
+            problems = registry.task_problems(spec, clashes=False)  # a clash has had its own warning
+            if problems:
+                print(f"udabench: task '{name}' from '{provider}' cannot run: {'; '.join(problems)}; fix the name "
+                      "in its TaskSpec, or install the plugin that registers it", file=sys.stderr)
+            flag = {n: n if registry.resolves(k, n) else f"{n} (registered twice)" if n in registry.conflicts[k]
+                    else f"{n} (not registered)"  # marked in the table
+                    for k, n in (("datasets", spec.source), ("datasets", spec.target), ("backbones", spec.backbone))}
+            rows.append([name, f"{flag[spec.source]} -> {flag[spec.target]}", f"{width}x{height}x{spec.channels}",
+                         flag[spec.backbone], provider, spec.description])
         elif kind == "datasets":
             sizes = ", ".join(f"{s} {n}" for s, n in spec.sizes.items())
             hub = f"{spec.hub_id}@{spec.revision}" if spec.hub_id else "(no hub copy)"
@@ -515,35 +585,42 @@ def cmd_list(args) -> int:
     print(tabulate(rows, headers=headers, tablefmt="github"))
     if args.verbose:
         for name in registry.names(kind):
-            _print_details(kind, registry.specs[kind][name])
+            _print_details(kind, registry.specs[kind][name], registry)
     return 0
 
 
-def _print_details(kind: str, spec) -> None:
+def _print_details(kind: str, spec, registry) -> None:
     if kind == "methods":
         print(f"\n{spec.name} hyperparameters (--set NAME=VALUE):")
         for hp_name, default in spec.hparams.items():
             help_text = spec.hparam_help.get(hp_name, "")
             print(f"  {hp_name} = {default!r}  {help_text}".rstrip())
-    elif kind == "tasks" and (spec.reported or spec.hparams or spec.augment or spec.cache_resolution):
+    elif kind == "tasks":
         height, width = spec.size
+        print(f"\n{spec.name}: {spec.source} -> {spec.target} at {width}x{height}, {spec.channels} channel(s), "
+              f"normalised with mean {', '.join(map(str, spec.mean))} and std {', '.join(map(str, spec.std))}; "
+              f"backbone {spec.backbone}; splits {spec.train_split} (train) and {spec.test_split} (test)")
+        if spec.base:
+            base = registry.specs["tasks"].get(spec.base)
+            own = [f.name for f in dataclasses.fields(spec) if base is not None and f.name not in _NOT_INHERITED
+                   and getattr(spec, f.name) != getattr(base, f.name)]
+            print(f"  based on {spec.base}; its own values: {', '.join(own) or 'none'}")
+        print("  protocol hyperparameters (replace method defaults; --set wins): "
+              + (", ".join(f"{k}={v!r}" for k, v in spec.hparams.items()) or "none"))
         if spec.kind == "segmentation":
             subsets = "".join(f"; {name} over {len(names)} of them" for name, names in spec.class_subsets.items())
-            print(f"\n{spec.name}: segmentation at {width}x{height} (--resolution changes it), "
+            print(f"  segmentation at {width}x{height} (--resolution changes it), "
                   f"{len(spec.classes)} classes ({', '.join(spec.classes)}){subsets}; training batches: "
                   f"{', '.join(spec.augment) or 'as stored'} (image and label map together)")
         elif spec.augment or spec.stored_resolution != spec.resolution:
-            print(f"\n{spec.name}: images kept at {spec.stored_resolution}x{spec.stored_resolution}; training "
+            print(f"  images kept at {spec.stored_resolution}x{spec.stored_resolution}; training "
                   f"batches: {', '.join(spec.augment) or 'centre crop'} to {width}x{height} "
                   f"(on the device); evaluation: centre {width}x{height} crop")
-        if spec.hparams:
-            print(f"\n{spec.name}: protocol hyperparameters (replace method defaults): "
-                  + ", ".join(f"{k}={v!r}" for k, v in spec.hparams.items()))
         if spec.reported:
-            print(f"\n{spec.name}: reported in the papers (%):")
+            print("  reported in the papers (%):")
         for row in spec.reported:
             std = f" +- {row.std}" if row.std is not None else ""
-            print(f"  {row.method}: {row.value}{std}  [{row.source}]")
+            print(f"    {row.method}: {row.value}{std}  [{row.source}]")
     elif kind == "suites":
         print(f"\n{spec.name}: {spec.title}; metric {spec.metric}; {spec.description}")
         for table in spec.tables:
@@ -551,6 +628,12 @@ def _print_details(kind: str, spec) -> None:
     elif kind == "datasets":
         print(f"\n{spec.name}: {spec.description}; homepage {spec.homepage or '-'}"
               + (f"; official archive reader {spec.local_loader}" if spec.local_loader else ""))
+
+
+_NUMBER = r"(?:-?[\d.eE+-]+|null|NaN|-?Infinity)"
+_NUMBER_LIST = re.compile(rf'\[\s*(?:"(?:[^"\\]|\\.)*"\s*,\s*)?{_NUMBER}(?:\s*,\s*{_NUMBER})*\s*\]')
+# Fields a task made with TaskSpec.based_on never takes from its base (and the bookkeeping ones).
+_NOT_INHERITED = ("name", "description", "suite", "reported", "base", "base_fields")
 
 
 def cmd_results(args) -> int:
@@ -565,7 +648,13 @@ def cmd_results(args) -> int:
 
         folder = Path(record["artifacts"]) if record["artifacts"] else None
         record["artifact_files"] = sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder else []
-        print(json.dumps(record, indent=2, sort_keys=True))
+        # A list of numbers (a confusion matrix row), or a name and its numbers (per-class values), on
+        # one line rather than one line per value.
+        print(re.sub(_NUMBER_LIST, lambda m: json.dumps(json.loads(m.group(0))),
+                     json.dumps(record, indent=2, sort_keys=True)))
+        # stdout stays one JSON document; the per-class reading of it goes to the terminal beside it.
+        for line in _class_lines(record, full_matrix=True):
+            print(line, file=sys.stderr)
         return 0
     records = store.query(method=args.method, task=args.task, status=args.status)
     if args.json:
@@ -684,6 +773,12 @@ def cmd_cache(args) -> int:
     total = sum(entry["bytes"] for entry in entries)
     print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, {total / 1e6:.2f} MB in {folder}")
     return 0
+
+
+def cmd_check(args) -> int:
+    from udabench.check import command_check
+
+    return command_check(args)
 
 
 def _fmt(value) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -132,8 +133,46 @@ class TaskSpec:
     class_subsets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     palette: tuple[tuple[int, int, int], ...] = ()
     source_test_split: str | None = None
+    # Set by ``TaskSpec.based_on``: the task this one starts from, and the fields it gives itself
+    # (empty once the registry has resolved it against the base).
+    base: str | None = None
+    base_fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def based_on(cls, base: str, name: str, **fields) -> "TaskSpec":
+        """A task that starts from the registered task ``base``: every field not given here is the
+        base's, except ``description``, ``suite`` and ``reported`` (the papers' numbers belong to the
+        base task), which start empty. ``hparams`` given here are added to the base's (a name given
+        here wins). The registry resolves the base when it is built, whichever plugin registers it;
+        an unknown base is a warning naming this task, which is then left out.
+
+            TaskSpec.based_on("mnist-usps", name="mnist-meter", target="meter-digits",
+                              description="MNIST -> meter digits, mnist-usps's protocol")
+        """
+        allowed = {f.name for f in dataclasses.fields(cls)} - {"name", "base", "base_fields"}
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise TypeError(f"TaskSpec.based_on('{base}', name='{name}'): unknown field(s) {', '.join(unknown)} "
+                            f"(TaskSpec fields: {', '.join(sorted(allowed))})")
+        placeholders = {"source": "", "target": "", "resolution": 0, "channels": 0, "backbone": ""}
+        return cls(name=name, **{**placeholders, **fields}, base=base, base_fields=dict(fields))
+
+    @property
+    def pending_base(self) -> bool:
+        """Made by ``based_on`` and not yet resolved against its base (the registry does that)."""
+        return self.base is not None and bool(self.base_fields or not self.source)
+
+    def resolved_with(self, base: "TaskSpec") -> "TaskSpec":
+        """This task with every field it does not give taken from ``base`` (see ``based_on``)."""
+        fields = dict(self.base_fields)
+        if "hparams" in fields:
+            fields["hparams"] = {**base.hparams, **fields["hparams"]}
+        inherited = {"description": "", "suite": "", "reported": ()}
+        return dataclasses.replace(base, **{**inherited, **fields}, name=self.name, base=self.base, base_fields={})
 
     def __post_init__(self):
+        if self.pending_base:
+            return  # checked once resolved
         if self.kind not in TASK_KINDS:
             raise ValueError(f"task '{self.name}': kind must be one of {TASK_KINDS}, not '{self.kind}'")
         if self.kind == "segmentation" and self.cache_resolution is not None:
