@@ -460,7 +460,7 @@ def test_the_cli_without_office_data_or_hub_says_what_is_needed(tmp_path):
     make_office_root(empty / "office31", domains=("webcam", "amazon"), size=(64, 64), per_class=1)
     # With the data but neither the Hub nor its cache (HF_HUB_OFFLINE, an empty cache folder):
     result = run_cli("run", "--method", "dann", "--task", "office31-w-a", "--store", tmp_path / "x.sqlite",
-                     "--steps", "1", "--device", "cpu", "--no-progress",
+                     "--steps", "1", "--batch-size", "16", "--device", "cpu", "--no-progress",
                      env_extra={"UDABENCH_DATA": str(empty), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
                                 "TORCH_HOME": str(tmp_path / "torch")})
     lines = result.stderr.strip().splitlines()

@@ -260,7 +260,8 @@ def test_snapshots_are_saved_as_png_grids(tiny_digits, tmp_path):
 
 def test_source_run_replaces_the_source_phase(registry, tiny_digits, tmp_path):
     source_request = request_for(tiny_digits, "source-only", steps=2, overrides={"bottleneck_dim": "8",
-                                                                                 "dropout": "0"})
+                                                                                 "dropout": "0",
+                                                                                 "bottleneck_bn": "true"})
     source = execute(prepare(registry, source_request), registry, source_request, tmp_path)
     SpyMethod.seen.clear()
     request = request_for(tiny_digits, "spy-free", steps=2, source_run=source.key,
@@ -284,7 +285,7 @@ def test_source_run_must_fit(registry, tiny_digits, tmp_path):
 
 
 def test_shot_takes_a_plain_head_from_a_source_only_run(registry, tiny_digits, tmp_path):
-    source_request = request_for(tiny_digits, "source-only", steps=2)
+    source_request = request_for(tiny_digits, "source-only", steps=2, overrides={"bottleneck_bn": "true"})
     source = execute(prepare(registry, source_request), registry, source_request, tmp_path)
     shot_request = request_for(tiny_digits, "shot", steps=1, source_run=source.key, source_checkpoint=source.checkpoint)
     from udabench.runner import build_method
