@@ -444,6 +444,7 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
             splits = load_task_data(first, registry, device, progress=False)
             log(f"{task_name}: timing loads with an empty cache, then from it")
             cold, warm = load_times(first, registry)
+            log(f"{task_name}: load {cold:.2f} s with an empty cache, {warm:.2f} s from it")
             encoded: dict[str, Any] = {}
             for index in indices:
                 run, request = prepared[index], requests[index]
