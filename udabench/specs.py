@@ -87,7 +87,7 @@ class ReportedResult:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A (source, target, protocol) triple and the numbers the seed's tables report for it.
+    """A (source, target, protocol) triple and the numbers the thesis-defence slides' tables report for it.
 
     ``train_split``/``test_split`` name the splits used for training (both domains; target labels
     are never given to a method) and for evaluation; ``source_test_split`` names the source's own
@@ -332,7 +332,7 @@ class ReportedRow:
 
 @dataclass(frozen=True)
 class ReportedTable:
-    """A table of the seed, kept as data with its source, so that it can be printed back as shown.
+    """A table of the thesis-defence slides, kept as data with its source, so that it can be printed back as shown.
 
     ``columns`` are ``(key, label as printed)`` pairs; a key is the udabench task name where one
     exists (so reproduced runs land beside the paper's number), otherwise a short stable id such as
@@ -360,7 +360,7 @@ class ReportedTable:
 
 @dataclass(frozen=True)
 class SuiteSpec:
-    """A leaderboard: the tasks that form its columns and the seed tables it is compared with.
+    """A leaderboard: the tasks that form its columns and the papers' tables it is compared with.
 
     ``metric`` names the stored metric its cells show (a key of a run's metrics, e.g. ``accuracy``);
     ``task_metrics`` names another one for some columns (SYNTHIA -> Cityscapes reports ``miou13``).

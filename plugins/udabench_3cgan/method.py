@@ -23,9 +23,9 @@ never sees a source image.
 From the paper: the three players and their objectives, the class-conditional generator, the weight
 regulariser towards the frozen source parameters and the clustering regulariser (entropy plus a
 VAT-style smoothness term). The weights lambda_s = 0.1, lambda_w = 1e-4 and lambda_clu = 0.1
-(digits) and C's learning rate 1e-3 come from a secondary summary of the paper that has not been
-checked against it: treat them as a starting point. The same summary gives 1e-4 (G) and 4e-4 (D);
-see below for why the defaults differ.
+(digits) and C's learning rate 1e-3 are values attributed to the paper that could not be confirmed
+from its text: treat them as a starting point. The same source gives 1e-4 (G) and 4e-4 (D); see
+below for why the defaults differ.
 
 udabench's choices:
 
@@ -39,7 +39,7 @@ udabench's choices:
 - G's tanh output in [-1, 1] is mapped to the task's normalised space (``tanh_to_task``: the
   identity under the digit and sign tasks' mean 0.5 / std 0.5, an affine map under ImageNet's);
 - optimisers: Adam for all three with constant learning rates; G and D use DCGAN's 2e-4 and beta1
-  0.5 (with the summary's 1e-4 for G and 4e-4 for D, D told every generated toy-digits-m image
+  0.5 (with the attributed 1e-4 for G and 4e-4 for D, D told every generated toy-digits-m image
   apart from the start and G made no visible progress in 400 steps; with 2e-4 for both the two
   stayed in balance); C uses default betas and no weight decay in the adapt phase (the weight
   regulariser takes its place); ``lambda_g`` = 1;

@@ -50,18 +50,20 @@ def udabench_methods():
                 "discriminator_width": "channels of the discriminator's first convolution, doubled at each "
                                        "later stage (udabench's choice)",
                 "lambda_s": "weight of the generator's semantic loss, the cross-entropy of the fixed C on "
-                            "G(y, z) for the sampled class y (secondary summary: 0.1)",
+                            "G(y, z) for the sampled class y (attributed to the paper, unconfirmed: 0.1)",
                 "lambda_g": "weight of C's cross-entropy on generated samples with their sampled classes "
                             "(udabench's choice: 1.0)",
                 "lambda_w": "weight of ||theta_C - theta_Cs||^2, the squared distance of C's parameters to the "
-                            "frozen source copy (secondary summary: 1e-4)",
+                            "frozen source copy (attributed to the paper, unconfirmed: 1e-4)",
                 "lambda_clu": "weight of the clustering regulariser: mean entropy of C on target plus the VAT "
-                              "term KL(C(x_t) || C(x_t + r)) (secondary summary: 0.1 for digits, 1 otherwise)",
+                              "term KL(C(x_t) || C(x_t + r)) (attributed to the paper, unconfirmed: 0.1 for digits, "
+                              "1 otherwise)",
                 "generator_lr": "Adam learning rate of the generator, constant (udabench's choice: DCGAN's 2e-4; "
-                                "the secondary summary gives 1e-4)",
+                                "the value attributed to the paper is 1e-4)",
                 "discriminator_lr": "Adam learning rate of the discriminator, constant (udabench's choice: DCGAN's "
-                                    "2e-4; the secondary summary gives 4e-4)",
-                "classifier_lr": "Adam learning rate of C in the adapt phase, constant (secondary summary: 1e-3)",
+                                    "2e-4; the value attributed to the paper is 4e-4)",
+                "classifier_lr": "Adam learning rate of C in the adapt phase, constant (attributed to the paper, "
+                                 "unconfirmed: 1e-3)",
                 "adam_beta1": "Adam beta1 of the generator and discriminator (udabench's choice: DCGAN's 0.5); "
                               "C's Adam keeps beta1 0.9",
                 "vat_xi": "norm of the random probe of VAT's power iteration, per sample (udabench's choice: 0.01; "

@@ -1,6 +1,6 @@
-"""The seed's digit tables as data: the single source of the numbers the papers report for digit tasks.
+"""The thesis-defence slides' digit tables as data: the single source of the numbers the papers report for digit tasks.
 
-Two tables of the seed (the thesis-defence slides) cover digit tasks: Label2Image-DA's digit table
+Two tables of the thesis-defence slides cover digit tasks: Label2Image-DA's digit table
 and 3C-GAN's synthetic-to-real table, whose second column (Syn.Sign -> GTSRB) the signs plugin uses.
 Each is transcribed row by row as printed: labels with their reference marks, "-" cells left out,
 "value ± std", bold cells and row groups. ``TaskSpec.reported`` is derived from these tables.
@@ -48,7 +48,8 @@ DIGITS_TABLE = ReportedTable(
     name="label2image-digits",
     title="Label2Image-DA: digit adaptation, accuracy (%)",
     source='Li et al., "Generating Target Image-Label Pairs for Unsupervised Domain Adaptation" '
-           "(Label2Image-DA), IEEE TIP 2020, digit table, as shown in the seed's thesis-defence slides",
+           "(Label2Image-DA), IEEE TIP 2020, digit table, as shown in Rui Li's thesis-defence "
+           "slides (City University of Hong Kong)",
     columns=DIGIT_COLUMNS,
     rows=tuple(ReportedRow(label, cells_of(_DIGIT_KEYS, values), method, group=group, bold=frozenset(bold),
                            citation=citation)
@@ -68,8 +69,8 @@ SYNTHETIC_TABLE = ReportedTable(
     name="3cgan-synthetic",
     title="3C-GAN: adaptation from synthetic to real images, accuracy (%)",
     source='Li et al., "Model Adaptation: Unsupervised Domain Adaptation without Source Data" (3C-GAN), '
-           "CVPR 2020, synthetic-to-real table (Syn.Digits → SVHN, Syn.Sign → GTSRB), as shown in the "
-           "seed's thesis-defence slides",
+           "CVPR 2020, synthetic-to-real table (Syn.Digits → SVHN, Syn.Sign → GTSRB), as shown in Rui "
+           "Li's thesis-defence slides (City University of Hong Kong)",
     columns=SYNTHETIC_COLUMNS,
     rows=tuple(ReportedRow(label, cells_of([key for key, _ in SYNTHETIC_COLUMNS], [digits, signs]), method)
                for label, method, digits, signs in _SYNTHETIC_ROWS),

@@ -1,6 +1,6 @@
-"""3C-GAN's Office-31 table as printed in the seed (ResNet-50 backbone, accuracy %, mean ± std).
+"""3C-GAN's Office-31 table as printed in the thesis-defence slides (ResNet-50 backbone, accuracy %, mean ± std).
 
-The seed prints each column head over three lines ("A", "↓", "W"); here they read "A→W" and so on.
+The slides print each column head over three lines ("A", "↓", "W"); here they read "A→W" and so on.
 """
 
 from udabench.specs import ReportedRow, ReportedTable, cells_of
@@ -31,7 +31,8 @@ OFFICE31_TABLE = ReportedTable(
     name="3cgan-office31",
     title="3C-GAN: Office-31 with ResNet50, accuracy (%)",
     source='Li et al., "Model Adaptation: Unsupervised Domain Adaptation without Source Data" (3C-GAN), '
-           "CVPR 2020, Office-31 table (based on ResNet50), as shown in the seed's thesis-defence slides",
+           "CVPR 2020, Office-31 table (based on ResNet50), as shown in Rui Li's thesis-defence "
+           "slides (City University of Hong Kong)",
     columns=OFFICE31_COLUMNS,
     rows=tuple(ReportedRow(label, cells_of(_KEYS, values), method, backbone=BACKBONE, bold=frozenset(bold),
                            citation=citation)

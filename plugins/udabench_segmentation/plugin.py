@@ -1,5 +1,5 @@
 """Registers GTA5, SYNTHIA (RAND-CITYSCAPES) and Cityscapes, the tasks GTA5 -> Cityscapes and
-SYNTHIA -> Cityscapes, and the ``segmentation`` suite with the seed's three tables (SUIT's comparison,
+SYNTHIA -> Cityscapes, and the ``segmentation`` suite with the three tables of the thesis-defence slides (SUIT's comparison,
 its generator transplant, Label2Image-DA's comparison).
 
 None of the three datasets has a Hugging Face Hub copy that udabench can pin: each is read from the
@@ -77,5 +77,5 @@ def udabench_suites():
                   ("gta5-cityscapes", "synthia-cityscapes"), (SUIT_TABLE, TRANSPLANT_TABLE, LABEL2IMAGE_TABLE),
                   metric="miou", task_metrics={"synthia-cityscapes": "miou13"},
                   description="GTA5 -> Cityscapes (mIoU, 19 classes) and SYNTHIA -> Cityscapes (mIoU over the 13 "
-                              "classes of the seed's SYNTHIA numbers), FCN8s-VGG16 and DeepLab-v2"),
+                              "classes of the SYNTHIA numbers in the thesis-defence slides), FCN8s-VGG16 and DeepLab-v2"),
     ]

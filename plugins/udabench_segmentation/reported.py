@@ -1,7 +1,7 @@
-"""The seed's segmentation tables as data (mIoU %, GTA5/SYNTHIA -> Cityscapes).
+"""The thesis-defence slides' segmentation tables as data (mIoU %, GTA5/SYNTHIA -> Cityscapes).
 
 Two of them print methods as columns, with a "Base Net" row whose merged cells give the backbone of
-a block of columns; here each method is a row with its backbone, and ``transposed`` says how the seed
+a block of columns; here each method is a row with its backbone, and ``transposed`` says how the slides
 prints the table. Reading the merged cells by their values: in SUIT's comparison the first ten
 methods use FCN8s-VGG16 and the last five Deeplab-v2 (the Deeplab-v2 SourceOnly, 34.2, is the one
 of the transplant table); in Label2Image-DA's, the first seven and the last five.
@@ -26,7 +26,7 @@ _SUIT_ROWS = [
 ]
 
 def _sideways_table(name: str, title: str, source: str, rows) -> ReportedTable:
-    """A table the seed prints with methods as columns: one mIoU row on GTA5 -> Cityscapes, a
+    """A table the slides print with methods as columns: one mIoU row on GTA5 -> Cityscapes, a
     "Base Net" row naming each block's backbone."""
     return ReportedTable(
         name=name, title=title, source=source, columns=((GTA5, "mIoU (%)"),),
@@ -39,8 +39,8 @@ def _sideways_table(name: str, title: str, source: str, rows) -> ReportedTable:
 SUIT_TABLE = _sideways_table(
     "suit-gta5-cityscapes", "SUIT: GTA5 → Cityscapes segmentation, mIoU (%)",
     'Li et al., "Simplified Unsupervised Image Translation for Semantic Segmentation Adaptation" (SUIT), '
-    "Pattern Recognition 2020, GTA5 to Cityscapes segmentation comparison, as shown in the seed's "
-    "thesis-defence slides",
+    "Pattern Recognition 2020, GTA5 to Cityscapes segmentation comparison, as shown in Rui Li's thesis-defence "
+    "slides (City University of Hong Kong)",
     _SUIT_ROWS,
 )
 
@@ -59,7 +59,8 @@ TRANSPLANT_TABLE = ReportedTable(
     name="suit-transplant",
     title="SUIT: the generator pre-trained with FCN-VGG16 transplanted to other segmentation networks, mIoU (%)",
     source='Li et al., "Simplified Unsupervised Image Translation for Semantic Segmentation Adaptation" (SUIT), '
-           "Pattern Recognition 2020, generator transplant table, as shown in the seed's thesis-defence slides",
+           "Pattern Recognition 2020, generator transplant table, as shown in Rui Li's thesis-defence "
+           "slides (City University of Hong Kong)",
     columns=((GTA5, "From GTA-5"), (SYNTHIA, "From SYNTHIA")),
     rows=tuple(ReportedRow(label, {GTA5: (gta5, None), SYNTHIA: (synthia, None)}, method, backbone=backbone,
                            citation=citation)
@@ -81,7 +82,8 @@ _LABEL2IMAGE_ROWS = [
 LABEL2IMAGE_TABLE = _sideways_table(
     "label2image-segmentation", "Label2Image-DA: GTA5 → Cityscapes segmentation, mIoU (%)",
     'Li et al., "Generating Target Image-Label Pairs for Unsupervised Domain Adaptation" '
-    "(Label2Image-DA), IEEE TIP 2020, segmentation table, as shown in the seed's thesis-defence slides",
+    "(Label2Image-DA), IEEE TIP 2020, segmentation table, as shown in Rui Li's thesis-defence "
+           "slides (City University of Hong Kong)",
     _LABEL2IMAGE_ROWS,
 )
 

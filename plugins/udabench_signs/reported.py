@@ -1,4 +1,4 @@
-"""Numbers the seed reports for the traffic-sign task, derived from the table they are printed in.
+"""Numbers the thesis-defence slides report for the traffic-sign task, derived from the table they are printed in.
 
 The Syn.Sign -> GTSRB column belongs to 3C-GAN's synthetic-to-real table (Li et al., CVPR 2020), whose
 other column is a digit task; the table is kept once, as data, in ``udabench_digits.reported``.

@@ -27,7 +27,7 @@ reading of "averaged weights".
 Generator transplant: ``--set generator_from=RUN`` takes G from another stored SUIT run of the same
 task (trained with any network, e.g. FCN8s-VGG16) and keeps it fixed: D_t is not trained and the
 adapt phase trains S alone on L_task, so a translator trained once serves several networks, as in the
-seed's transplant table.
+transplant table of the thesis-defence slides.
 
 Choices: G and D_t are CycleGAN-shaped (the shared ``udabench.translation`` networks, smaller than
 CycleGAN's for the CPU) with Adam 2e-4, beta1 0.5; G ends in tanh mapped to the task's normalised

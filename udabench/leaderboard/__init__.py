@@ -1,6 +1,6 @@
 """Leaderboards: the runs stored with udabench on a suite's tasks, beside the numbers the papers report.
 
-A suite (``udabench.specs.SuiteSpec``) names its tasks and the seed's tables (``ReportedTable``). A
+A suite (``udabench.specs.SuiteSpec``) names its tasks and the thesis-defence slides' tables (``ReportedTable``). A
 leaderboard lists the tables' rows in paper order and, under the paper row of the same udabench
 method, one row per reproduced variant (method, backbone, step budget, non-default hyperparameters):
 mean ± sample standard deviation over seeds of the number a model-selection rule picks from each run.

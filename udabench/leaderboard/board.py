@@ -398,7 +398,7 @@ def build(suite: SuiteSpec, entries: Sequence[dict[str, Any]], rule_name: str, r
 def declared_protocol(table) -> dict[str, Any]:
     """What a paper's table states about how its numbers were made, if it states it: a ``protocol``
     mapping with ``steps`` (the training steps of the method it reports, compared with a run's
-    ``steps``) and ``network``. No table of the seed records one yet, so their numbers stand beside
+    ``steps``) and ``network``. No table of the slides records one yet, so their numbers stand beside
     the reproduced ones without a signed difference."""
     declared = getattr(table, "protocol", None)
     return dict(declared) if declared else {}

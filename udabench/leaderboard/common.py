@@ -7,7 +7,7 @@ from udabench.specs import ReportedTable, SuiteSpec
 
 FORMATS = ("markdown", "csv", "latex")
 EMPTY = "–"  # a leaderboard cell with no number
-ABSENT = "-"  # a cell the paper leaves empty, printed as the seed prints it
+ABSENT = "-"  # a cell the paper leaves empty, printed as the slides print it
 ORACLE_MARK = "(oracle: uses target labels)"
 
 Segment = tuple[str, bool]  # text, bold

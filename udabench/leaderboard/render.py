@@ -95,7 +95,7 @@ def _first_of_block(rows) -> list[str]:
 
 
 def reported_grid(table: ReportedTable):
-    """(header, body, indices of group-heading rows) of a table laid out as the seed prints it."""
+    """(header, body, indices of group-heading rows) of a table laid out as the slides print it."""
     backbones = _first_of_block(table.rows)
     if table.transposed:
         header = [_plain("Method")] + [_plain(row.printed_label) for row in table.rows]
@@ -119,7 +119,7 @@ def reported_grid(table: ReportedTable):
 
 
 def render_reported(tables: Sequence[ReportedTable], fmt: str, level: int = 2) -> str:
-    """The tables as the seed shows them: title, source, columns as printed, "-", "±", bold, groups."""
+    """The tables as the thesis-defence slides show them: title, source, columns as printed, "-", "±", bold, groups."""
     if fmt == "csv":
         keys = list(dict.fromkeys(key for table in tables for key, _ in table.columns))
         header = ["table", "group", "label", "backbone", "udabench_method", "bold"]
