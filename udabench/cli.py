@@ -267,18 +267,32 @@ def _add_leaderboard_parsers(commands) -> None:
                              help="publish runs made from a modified checkout (revision ending in -dirty)")
 
     plot = commands.add_parser(
-        "plot", help="draw a suite's results or a run's training curves as PNG",
+        "plot", help="draw a suite's results, a run's training curves or its features as PNG",
         description="--suite: accuracy per method and task, mean over seeds with one standard deviation as "
-                    "error bar and the paper's number as a dash. --run: the logged losses of each phase over "
-                    "the steps and the evaluation points (target and source test accuracy). Needs matplotlib "
-                    "(pip install 'udabench[plot]').",
+                    "error bar (where n > 1; a spread over 10 points is flagged) and the paper's number as a "
+                    "diamond, n and step budget in the legend. --run: the logged losses of each phase over "
+                    "the steps and the evaluation points (target and source test accuracy). --run with "
+                    "--features: a 2-D embedding of the features of 500 source and 500 target test images "
+                    "under the model before adaptation and the adapted model, side by side, coloured by "
+                    "class. Needs matplotlib (pip install 'udabench[plot]'; t-SNE also needs scikit-learn, "
+                    "included there).",
     )
     what = plot.add_mutually_exclusive_group(required=True)
     what.add_argument("--suite", metavar="NAME", help="a registered suite (see 'udabench list suites')")
     what.add_argument("--run", metavar="RUN", help="a stored run (id or id prefix)")
     plot.add_argument("--selection", metavar="RULE", help=f"with --suite: model-selection rule ({rules}; default last)")
     plot.add_argument("--from-export", metavar="FILE", help="with --suite: read the runs from a SUITE-runs.jsonl")
-    plot.add_argument("--out", metavar="PNG", help="output file (default: SUITE.png or run-RUN.png here)")
+    plot.add_argument("--features", action="store_true",
+                      help="with --run: the task model's features before and after adaptation (the model before "
+                           "is the run's source phase, its --source-run, or a stored source-only run of the same "
+                           "task, seed and backbone)")
+    plot.add_argument("--embedding", choices=("tsne", "pca"), default="tsne",
+                      help="with --features: t-SNE (default; PCA where scikit-learn is missing) or PCA")
+    plot.add_argument("--data", action="append", default=[], metavar="DATASET=PATH",
+                      help="with --features: a dataset's local copy, as for 'udabench run' (repeatable)")
+    plot.add_argument("--data-root", metavar="DIR", help="with --features: folder with one sub-folder per dataset")
+    plot.add_argument("--out", metavar="PNG",
+                      help="output file (default: SUITE.png, run-RUN.png or run-RUN-features.png here)")
     plot.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
 
 
@@ -695,13 +709,39 @@ def cmd_plot(args) -> int:
         record = store.get(args.run)
         if record is None:
             raise UdabenchError(f"no stored run '{args.run}' in {store.path}")
-        path = plot_run(record, args.out or f"run-{record['run_id']}.png")
+        if args.features:
+            path = _plot_features(args, store, record)
+        else:
+            path = plot_run(record, args.out or f"run-{record['run_id']}.png")
     else:
+        if args.features or args.data or args.data_root:
+            raise UdabenchError("--features, --data and --data-root apply to --run, not to --suite")
         from udabench.leaderboard import board_for
 
         path = plot_board(board_for(args), args.out or f"{args.suite}.png")
     print(path)
     return 0
+
+
+def _plot_features(args, store, record):
+    """``udabench plot --run RUN --features``: the features before and after adaptation."""
+    from udabench.hparams import parse_assignments
+    from udabench.plots import _pyplot, plot_features
+    from udabench.plugins import load_registry
+    from udabench.runner.pictures import feature_panels
+
+    _pyplot()  # no matplotlib: say so before models and data are loaded
+    registry = load_registry()
+    panels, classes, note = feature_panels(record, store, registry, parse_assignments(args.data, "--data"),
+                                           args.data_root)
+    if note:
+        print(f"udabench: {note}", file=sys.stderr)
+    title = f"run {record['run_id']}: {record['method']} on {record['task']}, seed {record['seed']}"
+    path, embedding_note = plot_features(panels, classes, args.out or f"run-{record['run_id']}-features.png", title,
+                                         args.embedding)
+    if embedding_note:
+        print(f"udabench: {embedding_note}", file=sys.stderr)
+    return path
 
 
 def cmd_publish(args) -> int:

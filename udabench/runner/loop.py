@@ -17,7 +17,7 @@ from udabench.runner.build import build_method
 from udabench.runner import resume
 from udabench.runner.checkpoints import _take_stored_weights
 from udabench.runner.evaluation import Evaluator, main_metric
-from udabench.runner.pictures import SegmentationPictures, Snapshotter
+from udabench.runner.pictures import SOURCE_MODEL_FILE, Snapshotter, run_pictures
 from udabench.runner.request import PreparedRun, RunRequest
 from udabench.runner.results import RunFailed, RunResult
 from udabench.runner.task_data import IndexSampler, Normalizer, _describe_data, load_task_data
@@ -120,8 +120,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     evaluator = Evaluator(method, splits, normalize, registry, prepared.task, class_names,
                           request.eval_batch_size, request.seed)
     snapshotter = Snapshotter(method, prepared.task, artifact_dir, request.snapshots,
-                              SegmentationPictures(method, splits, normalize, prepared.task, request.seed)
-                              if dense else None)
+                              run_pictures(method, splits, normalize, prepared, request.seed, class_names), class_names)
     total_steps = sum(prepared.config["phase_steps"].values())
     resume_path = artifact_dir / resume.RESUME_FILE if artifact_dir is not None else None
     saved = resume.load(resume_path, prepared.key) if resume_path is not None else None
@@ -215,10 +214,14 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                                             or time.perf_counter() - last_checkpoint >= request.checkpoint_every):
                 checkpoint(step + 1)
                 last_checkpoint = time.perf_counter()
+        if artifact_dir is not None and index == 0 and len(phases) > 1 and phase.inputs == {"source"} and not dense:
+            artifact_dir.mkdir(parents=True, exist_ok=True)  # the source model, for 'udabench plot --features'
+            torch.save({k: v.detach().cpu() for k, v in method.state_dict().items()}, artifact_dir / SOURCE_MODEL_FILE)
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize()
     trained = time.perf_counter()
+    snapshotter.finish()  # pictures that need every snapshot (a point task's decision regions)
 
     from udabench.selection import selections
 
