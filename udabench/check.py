@@ -149,6 +149,7 @@ def check_dataset_data(spec: DatasetSpec, source, tasks: list[TaskSpec], item: I
     """Load a sample of each split of ``spec`` from ``source`` and check it against the spec and the tasks."""
     import numpy as np
 
+    from udabench.data import integrity
     from udabench.data.loading import check_label_maps, to_protocol
 
     sizes = []
@@ -163,6 +164,12 @@ def check_dataset_data(spec: DatasetSpec, source, tasks: list[TaskSpec], item: I
         if len(images) == 0:
             item.problems.append(f"{where} holds no images")
             continue
+        if labels.ndim == 1 and source.kind != "generated":
+            try:  # what a run refuses: a copy whose classes, channels or fixed size do not fit the spec
+                integrity.check_source(spec, source, split)
+                integrity.check_images(spec, source.location, images, split)
+            except UdabenchError as exc:
+                item.problems.append(str(exc))
         if labels.ndim != 1:  # label maps of a segmentation dataset
             try:
                 check_label_maps(labels[:samples], spec.num_classes, f"{where}")
@@ -199,7 +206,7 @@ def check_dataset_data(spec: DatasetSpec, source, tasks: list[TaskSpec], item: I
 
 def check_plugin(registry: Registry, plugin: str, data: dict[str, str], data_root: str | None, hub: bool,
                  samples: int = SAMPLE_IMAGES) -> tuple[str, list[Item]]:
-    from udabench.data.loading import resolve_source
+    from udabench.data.loading import HUB, resolve_source
 
     distribution = plugin_distribution(registry, plugin)
     items = [Item("plugin", distribution, problems=[line.removeprefix("udabench: ")
@@ -242,7 +249,9 @@ def check_plugin(registry: Registry, plugin: str, data: dict[str, str], data_roo
             item.notes.append(f"data not loaded: no local copy given ({how} checks it too)")
             continue
         try:
-            source = resolve_source(spec, data.get(name), root)
+            # --hub for a dataset the data root lacks: the hub copy, asked for by name
+            folder = data.get(name) or (HUB if root and not in_root and not spec.generator else None)
+            source = resolve_source(spec, folder, root)
         except UdabenchError as exc:
             item.problems.append(str(exc))
             continue

@@ -51,9 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backbone", help="override the task's backbone, e.g. lenet or timm:resnet18")
     run.add_argument("--data", action="append", metavar="DATASET=PATH",
                      help="read DATASET from a local folder (hub parquet layout, image folder, or the "
-                          "official archive layout) instead of the hub (repeatable)")
-    run.add_argument("--data-root", help="folder with one sub-folder per dataset (default: $UDABENCH_DATA); "
-                                         "datasets not found there load from their Hugging Face Hub id")
+                          "official archive layout) instead of the hub; DATASET=hub: its Hugging Face Hub copy, "
+                          "also with --data-root (repeatable). A copy whose classes, labels, channels or (for "
+                          "MNIST, USPS and the like) image size do not fit the dataset is refused")
+    run.add_argument("--data-root", help="folder with one sub-folder per dataset, named as the dataset (default: "
+                                         "$UDABENCH_DATA); a dataset without its sub-folder there stops the run "
+                                         "(no quiet switch to the hub copy: --data DATASET=hub asks for it)")
     run.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
     run.add_argument("--source-run", metavar="RUN",
                      help="for a method whose first phase trains on source only (3c-gan, shot, adda): take the "
@@ -126,11 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser(
         "list", help="show registered methods, tasks, datasets, backbones, metrics or suites",
-        description="Show what the installed plugins register, and which distribution provides each.",
+        description="Show what the installed plugins register, and which distribution provides each. "
+                    "'list datasets' also says where a run would read each dataset from (with the same --data "
+                    "and --data-root) and how many images that copy holds: counted in a local folder, or as "
+                    "the decoded-data cache or the datasets cache recorded them; otherwise 'unknown until "
+                    "loaded' beside the spec's nominal sizes (the original release's or the paper's).",
     )
     listing.add_argument("kind", choices=["methods", "tasks", "datasets", "backbones", "metrics", "suites"])
     listing.add_argument("-v", "--verbose", action="store_true",
-                         help="more detail: hyperparameters of methods, data sources and reported numbers")
+                         help="more detail: hyperparameters of methods, data sources and hub revisions, "
+                              "reported numbers")
+    listing.add_argument("--data", action="append", metavar="DATASET=PATH",
+                         help="with datasets: a local copy, as for 'udabench run' (repeatable)")
+    listing.add_argument("--data-root", help="with datasets: as for 'udabench run' (default: $UDABENCH_DATA)")
 
     results = commands.add_parser(
         "results", help="list and filter stored runs",
@@ -562,6 +573,21 @@ def cmd_list(args) -> int:
             print(line, file=sys.stderr)
     if clashes:
         raise UdabenchError(registry.conflict_message(kind, sorted(clashes)[0]))
+    if (args.data or args.data_root) and kind != "datasets":
+        raise UdabenchError("--data and --data-root apply to 'udabench list datasets'")
+    if kind == "datasets":
+        import os
+
+        from udabench.data.inventory import hub_label, inventory
+        from udabench.hparams import parse_assignments
+
+        data = parse_assignments(args.data, "--data")
+        unknown = sorted(set(data) - set(registry.names("datasets")))
+        if unknown:
+            raise UdabenchError(f"--data names {', '.join(unknown)}, which no plugin registers")
+        data_root = args.data_root or os.environ.get("UDABENCH_DATA")
+        found = {name: inventory(registry.specs[kind][name], data.get(name), data_root)
+                 for name in registry.names(kind)}
     rows = []
     for name in registry.names(kind):
         spec = registry.specs[kind][name]
@@ -580,10 +606,8 @@ def cmd_list(args) -> int:
             rows.append([name, f"{flag[spec.source]} -> {flag[spec.target]}", f"{width}x{height}x{spec.channels}",
                          flag[spec.backbone], provider, spec.description])
         elif kind == "datasets":
-            sizes = ", ".join(f"{s} {n}" for s, n in spec.sizes.items())
-            hub = f"{spec.hub_id}@{spec.revision}" if spec.hub_id else "(no hub copy)"
-            rows.append([name, hub, f"{spec.image_size[1]}x{spec.image_size[0]}x{spec.channels}",
-                         spec.num_classes, sizes, provider])
+            rows.append([name, hub_label(spec), found[name].origin, found[name].images_cell(spec),
+                         f"{spec.image_size[1]}x{spec.image_size[0]}x{spec.channels}", spec.num_classes, provider])
         elif kind == "suites":
             rows.append([name, ", ".join(spec.tasks), ", ".join(t.name for t in spec.tables), provider])
         else:
@@ -591,7 +615,7 @@ def cmd_list(args) -> int:
     headers = {
         "methods": ["method", "setting", "phases", "provided by", "description"],
         "tasks": ["task", "source -> target", "input", "backbone", "provided by", "description"],
-        "datasets": ["dataset", "hub id@revision", "image", "classes", "splits", "provided by"],
+        "datasets": ["dataset", "hub id@revision", "data from", "images", "image", "classes", "provided by"],
         "backbones": ["backbone", "provided by", "description"],
         "metrics": ["metric", "provided by", "description"],
         "suites": ["suite", "tasks", "tables", "provided by"],
@@ -600,6 +624,8 @@ def cmd_list(args) -> int:
     if args.verbose:
         for name in registry.names(kind):
             _print_details(kind, registry.specs[kind][name], registry)
+            if kind == "datasets" and found[name].problem:
+                print(f"  a run stops: {found[name].problem}")
     return 0
 
 
@@ -640,8 +666,16 @@ def _print_details(kind: str, spec, registry) -> None:
         for table in spec.tables:
             print(f"  {table.name}: {table.title}  [{table.source}]")
     elif kind == "datasets":
+        from udabench.data.inventory import revision_line
+
         print(f"\n{spec.name}: {spec.description}; homepage {spec.homepage or '-'}"
               + (f"; official archive reader {spec.local_loader}" if spec.local_loader else ""))
+        print(f"  revision: {revision_line(spec)}")
+        if spec.sizes:
+            print(f"  nominal sizes (spec): {', '.join(f'{s} {n:,}' for s, n in spec.sizes.items())}")
+        print(f"  image_size {spec.image_size[1]}x{spec.image_size[0]}, {spec.channels} channel(s): "
+              + ("every image's size; a local copy of another size is refused" if spec.fixed_size
+                 else "nominal (images may vary; runs resize them)"))
 
 
 _NUMBER = r"(?:-?[\d.eE+-]+|null|NaN|-?Infinity)"

@@ -33,11 +33,23 @@ def takes_keyword(function, name: str) -> bool:
         return False
 
 
+# The revision of a hub copy whose commit hash could not be verified: the default branch, as it is
+# on the day of the run. Runs record it as unpinned.
+UNPINNED = "main"
+
+
+def is_commit(revision: str | None) -> bool:
+    """Whether a hub revision is a full commit hash (which always names the same files)."""
+    return bool(revision) and len(revision) == 40 and all(c in "0123456789abcdef" for c in revision.lower())
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """Where a dataset lives and what it holds.
 
-    ``hub_id``/``revision`` name a Hugging Face Hub copy (``revision`` pinned where one is known);
+    ``hub_id``/``revision`` name a Hugging Face Hub copy: ``revision`` is the commit hash to load
+    (pinned) or, where no hash could be verified, a branch name such as ``UNPINNED`` (``main``), which
+    loads whatever the hub holds today; ``udabench list datasets -v`` and each stored run say which;
     ``local_loader`` optionally names ``"module:function(path, split) -> (images, labels)"`` for an
     official archive layout that is not the hub's parquet layout; ``generator`` names
     ``"module:function(split) -> (images, labels)"`` for data made by code (then ``revision`` versions
@@ -48,7 +60,11 @@ class DatasetSpec:
     keyword is given the side length the task keeps images at, and may return them resized to it
     (large photographs then never sit in memory at full size). ``root_folders`` names other folders
     under a data root that may hold the dataset, tried after ``<root>/<name>`` (e.g. one ``office31``
-    folder for the three Office-31 domains).
+    folder for the three Office-31 domains). ``fixed_size`` says that every image of the dataset has
+    ``image_size`` (MNIST's 28x28, USPS's 16x16): a local copy whose images have another size is
+    refused as another dataset's; without it ``image_size`` is nominal (photographs of varying size).
+    A local copy is also refused when its images are grey for a 3-channel spec (or colour for a
+    1-channel one), or its class names or labels do not fit ``classes`` (``udabench.data.integrity``).
     """
 
     name: str
@@ -67,10 +83,16 @@ class DatasetSpec:
     generator: str | None = None
     homepage: str = ""
     root_folders: tuple[str, ...] = ()
+    fixed_size: bool = False
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def pinned(self) -> bool:
+        """Whether ``revision`` names one hub commit (40 hex digits), not a branch that moves."""
+        return is_commit(self.revision)
 
 
 @dataclass(frozen=True)

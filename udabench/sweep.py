@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from udabench.data.loading import HUB
 from udabench.errors import UdabenchError
 from udabench.hparams import TASK_MODEL_HPARAMS
 from udabench.runner import RunRequest
@@ -140,7 +141,8 @@ def read_sweep_file(path: str | os.PathLike) -> SweepConfig:
         if key in raw:
             setattr(config, key, raw[key])
     folder = file.resolve().parent
-    config.data = {name: os.path.normpath(folder / Path(str(p)).expanduser()) for name, p in raw.get("data", {}).items()}
+    config.data = {name: str(p) if str(p) == HUB else os.path.normpath(folder / Path(str(p)).expanduser())
+                   for name, p in raw.get("data", {}).items()}  # "hub": the dataset's hub copy, not a folder
     if "data_root" in raw:
         config.data_root = os.path.normpath(folder / Path(raw["data_root"]).expanduser())
     config.set = {name: _text(value) for name, value in raw.get("set", {}).items()}

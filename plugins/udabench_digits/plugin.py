@@ -1,34 +1,35 @@
 """Registers the digit datasets, the digit adaptation tasks with their protocols, and the ``digits`` suite."""
 
 from udabench.hookspecs import hookimpl
-from udabench.specs import DatasetSpec, SuiteSpec, TaskSpec
+from udabench.specs import UNPINNED, DatasetSpec, SuiteSpec, TaskSpec
 from udabench_digits.reported import DIGITS_TABLE, SYNTHETIC_TABLE, reported_for
 
 DIGITS = tuple(str(d) for d in range(10))
-# No revision hash of these hub copies could be verified offline; "main" is recorded as such.
-UNPINNED = "main"
+# No commit hash of these hub copies could be verified (no hub access where they were registered):
+# UNPINNED ("main") loads the hub's current files, and runs and 'list datasets -v' say so. Pin one by
+# replacing it with the 40-digit commit hash of the copy checked.
 
 
 @hookimpl
 def udabench_datasets():
     return [
         DatasetSpec("mnist", "MNIST handwritten digits", "ylecun/mnist", UNPINNED, ("train", "test"),
-                    DIGITS, (28, 28), 1, {"train": 60000, "test": 10000},
+                    DIGITS, (28, 28), 1, {"train": 60000, "test": 10000}, fixed_size=True,
                     homepage="http://yann.lecun.com/exdb/mnist"),
         DatasetSpec("usps", "USPS handwritten digits", "flwrlabs/usps", UNPINNED, ("train", "test"),
-                    DIGITS, (16, 16), 1, {"train": 7291, "test": 2007},
+                    DIGITS, (16, 16), 1, {"train": 7291, "test": 2007}, fixed_size=True,
                     homepage="https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass.html#usps"),
         DatasetSpec("mnistm", "MNIST-M: MNIST digits blended over BSDS500 patches", "Mike0307/MNIST-M",
                     UNPINNED, ("train", "test"), DIGITS, (32, 32), 3, {"train": 59001, "test": 9001},
-                    homepage="http://yaroslav.ganin.net"),
+                    fixed_size=True, homepage="http://yaroslav.ganin.net"),
         DatasetSpec("svhn", "SVHN cropped house-number digits", "ufldl-stanford/svhn", UNPINNED,
                     ("train", "test", "extra"), DIGITS, (32, 32), 3,
                     {"train": 73257, "test": 26032, "extra": 531131}, hub_config="cropped_digits",
-                    local_loader="udabench_digits.archives:load_svhn_mat",
+                    local_loader="udabench_digits.archives:load_svhn_mat", fixed_size=True,
                     homepage="http://ufldl.stanford.edu/housenumbers"),
         DatasetSpec("syndigits", "SynDigits: synthetic digits of Ganin & Lempitsky 2015", None, UNPINNED,
                     ("train", "test"), DIGITS, (32, 32), 3, {"train": 479400, "test": 9553},
-                    local_loader="udabench_digits.archives:load_syndigits_mat",
+                    local_loader="udabench_digits.archives:load_syndigits_mat", fixed_size=True,
                     homepage="http://yaroslav.ganin.net (SynNumbers, synth_train_32x32.mat)"),
     ]
 

@@ -2,7 +2,7 @@
 ``signs`` suite."""
 
 from udabench.hookspecs import hookimpl
-from udabench.specs import DatasetSpec, SuiteSpec, TaskSpec
+from udabench.specs import UNPINNED, DatasetSpec, SuiteSpec, TaskSpec
 from udabench_digits.reported import SYNTHETIC_TABLE
 from udabench_signs.reported import reported_for
 
@@ -20,8 +20,8 @@ SIGN_CLASSES = (
     "Turn left ahead", "Ahead only", "Go straight or right", "Go straight or left", "Keep right", "Keep left",
     "Roundabout mandatory", "End of no passing", "End of no passing by vehicles over 3.5 metric tons",
 )
-# No revision hash of the GTSRB hub copy could be verified offline; "main" is recorded as such.
-UNPINNED = "main"
+# No commit hash of the GTSRB hub copy could be verified (no hub access where it was registered):
+# UNPINNED ("main") loads the hub's current files, and runs and 'list datasets -v' say so.
 # Sign images vary in size in both datasets; image_size records the 40x40 of the DANN protocol.
 SIGN_SIZE = (40, 40)
 

@@ -179,7 +179,8 @@ def entries(folder: Path | None = None) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
         size = sum(p.stat().st_size for p in meta_path.parent.iterdir() if p.is_file())
-        found.append({"key": meta_path.parent.name, "bytes": size, **meta.get("extra", {})})
+        count = (meta.get("labels") or {}).get("shape", [None])[0]
+        found.append({"key": meta_path.parent.name, "bytes": size, "count": count, **meta.get("extra", {})})
     return found
 
 

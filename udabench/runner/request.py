@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from udabench import hparams as hparams_module
 from udabench import weights as weights_module
 from udabench.data import augment as augment_module
+from udabench.data import integrity
 from udabench.data.loading import DataSource, resolve_source
 from udabench.code import code_identity
 from udabench.errors import UdabenchError
@@ -134,6 +135,7 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
     needed = (task.target,) if source_free_from_run(method, request) else (task.source, task.target)
     sources = {name: resolve_source(registry.get("datasets", name), request.data.get(name), data_root)
                for name in needed}
+    check_sources(registry, task, sources)
 
     config = {
         "code": code_identity(method.factory, registry.providers["methods"].get(method.name, "unknown"),
@@ -153,6 +155,19 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         config["resolution"] = list(request.resolution)
     key = run_key(method.name, task.name, request.seed, config)
     return PreparedRun(method, task, backbone, backbone_name, values, sources, config, key)
+
+
+def check_sources(registry: Registry, task: TaskSpec, sources: Mapping[str, DataSource]) -> None:
+    """The cheap checks that each local copy is the dataset its spec describes (class names, labels,
+    a sample of images), before anything is stored or decoded: a misfit is one line."""
+    if task.kind == "segmentation":
+        return
+    for name, source in sources.items():
+        role_splits = [task.train_split, task.test_split]
+        if name == task.source and task.source_test_split:
+            role_splits[1] = task.source_test_split
+        for split in dict.fromkeys(role_splits):
+            integrity.check_source(registry.get("datasets", name), source, split)
 
 
 def source_free_from_run(method: MethodSpec, request: RunRequest) -> bool:

@@ -101,7 +101,12 @@ def _to_device(split, device):
 
 
 def _describe_data(source: DataSource, splits, role: str) -> dict[str, Any]:
-    """Where a dataset of the run came from and how many images each split held."""
+    """Where a dataset of the run came from, and how many images each split held. A hub copy's
+    ``revision`` is the one asked for; ``pinned`` says whether it was a commit hash (otherwise the run
+    read whatever the hub held under that branch that day)."""
     sizes = {split: len(splits[f"{role}_{split}"]) for split in ("train", "test") if f"{role}_{split}" in splits}
     location = source.location if source.kind in ("hub", "generated") else Path(source.location).name
-    return {"kind": source.kind, "location": location, "revision": source.revision, "sizes": sizes}
+    described = {"kind": source.kind, "location": location, "revision": source.revision, "sizes": sizes}
+    if source.kind == "hub":
+        described["pinned"] = source.pinned
+    return described
