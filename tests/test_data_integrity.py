@@ -330,14 +330,48 @@ def test_a_stored_run_says_whether_its_hub_revision_was_pinned():
     from udabench.runner.task_data import _describe_data
 
     class Split:
+        commit = "b" * 40
+
         def __len__(self):
             return 5
 
     unpinned = DataSource("mnist", "hub", "ylecun/mnist", "main")
     pinned = DataSource("mnist", "hub", "ylecun/mnist", "a" * 40)
-    assert _describe_data(unpinned, {"source_train": Split()}, "source")["pinned"] is False
+    described = _describe_data(unpinned, {"source_train": Split()}, "source")
+    assert (described["revision"], described["pinned"], described["commit"]) == ("main", False, "b" * 40)
     assert _describe_data(pinned, {"source_train": Split()}, "source")["pinned"] is True
     assert "unpinned" in unpinned.describe() and "unpinned" not in pinned.describe()
+
+
+def test_a_hub_split_records_the_commit_datasets_read_it_from(registry, tiny_digits, tmp_path, monkeypatch):
+    """``datasets`` resolves ``main`` to a commit and caches the files under it; the split keeps it,
+    through the decoded-data cache too."""
+    import datasets
+
+    commit = "c0ffee" + "0" * 34
+    real = datasets.load_dataset(str(tiny_digits["mnist"]))
+    cached = {}
+    for split in ("train", "test"):
+        folder = tmp_path / "hf" / "ylecun___mnist" / "default" / "0.0.0" / commit
+        folder.mkdir(parents=True, exist_ok=True)
+        real[split].save_to_disk(str(tmp_path / split))
+        arrow = next((tmp_path / split).glob("*.arrow"))
+        cached[split] = datasets.Dataset.from_file(str(arrow.rename(folder / f"mnist-{split}.arrow")))
+    asked = []
+
+    def load_dataset(path, name=None, revision=None):
+        asked.append((path, name, revision))
+        return datasets.DatasetDict(cached)
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    spec = registry.get("datasets", "mnist")
+    task = registry.get("tasks", "mnist-usps")
+    split = load_split(spec, resolve_source(spec), "test", task)
+    assert asked == [("ylecun/mnist", None, "main")] and split.commit == commit and len(split) == 30
+    again = load_split(spec, resolve_source(spec), "test", task)  # from the decoded-data cache
+    assert len(asked) == 1 and again.commit == commit
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "nothing"))
+    assert inventory(spec, None, None).images_cell(spec) == "test 30 (decoded cache, commit c0ffee000000)"
 
 
 def test_a_sweep_file_may_ask_for_the_hub_copy_beside_a_data_root(tmp_path):

@@ -82,16 +82,19 @@ def _image_folder_counts(spec: DatasetSpec, folder: Path) -> dict[str, int]:
             if (files := split_files(folder, split, IMAGE_SUFFIXES))}
 
 
-def decoded_counts(spec: DatasetSpec, source) -> dict[str, int]:
-    """Images per split of ``source`` as the decoded-data cache holds them (a run has read them)."""
+def decoded_counts(spec: DatasetSpec, source) -> tuple[dict[str, int], str | None]:
+    """Images per split of ``source`` as the decoded-data cache holds them (a run has read them), and
+    for a hub copy the commit they came from where it was recorded."""
     from udabench.data import cache
 
     fingerprint = source.fingerprint
-    counts = {}
+    counts, commits = {}, set()
     for entry in cache.entries():
         if entry.get("dataset") == spec.name and entry.get("data") == fingerprint and "count" in entry:
             counts.setdefault(entry.get("split", "?"), entry["count"])
-    return {split: counts[split] for split in spec.splits if split in counts}
+            commits.add(entry.get("commit"))
+    commit = commits.pop() if len(commits) == 1 else None
+    return {split: counts[split] for split in spec.splits if split in counts}, commit
 
 
 def datasets_cache_folder() -> Path:
@@ -142,13 +145,14 @@ def inventory(spec: DatasetSpec, folder: str | None, data_root: str | None) -> I
             origin = "no hub copy: --data or --data-root"
         return Inventory(origin, problem=str(exc))
     if source.kind == "generated":
-        return Inventory("generated", decoded_counts(spec, source), "decoded cache", pending="generated when loaded")
+        return Inventory("generated", decoded_counts(spec, source)[0], "decoded cache", pending="generated when loaded")
     if source.kind == "hub":
         counts, commit = hub_cache_counts(spec)
         if counts:
             return Inventory(f"hub {hub_label(spec)}", counts, f"datasets cache, commit {commit[:12]}", commit=commit)
-        counts = decoded_counts(spec, source)
-        return Inventory(f"hub {hub_label(spec)}", counts, "decoded cache")
+        counts, commit = decoded_counts(spec, source)
+        how = f"decoded cache, commit {commit[:12]}" if commit else "decoded cache"
+        return Inventory(f"hub {hub_label(spec)}", counts, how, commit=commit)
     location = Path(source.location)
     origin = f"{location} ({source.kind})"
     try:
@@ -158,4 +162,4 @@ def inventory(spec: DatasetSpec, folder: str | None, data_root: str | None) -> I
             return Inventory(origin, _image_folder_counts(spec, location), "counted in the folder")
     except Exception as exc:  # an unreadable file: a run names it
         return Inventory(origin, problem=f"{type(exc).__name__}: {exc}")
-    return Inventory(origin, decoded_counts(spec, source), "decoded cache")
+    return Inventory(origin, decoded_counts(spec, source)[0], "decoded cache")

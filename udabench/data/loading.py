@@ -63,12 +63,14 @@ class DomainSplit:
     num_classes: int
     source: DataSource
     split: str
+    commit: str | None = None  # for a hub copy, the commit its files came from, where known
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def to(self, device) -> "DomainSplit":
-        return DomainSplit(self.images.to(device), self.labels.to(device), self.num_classes, self.source, self.split)
+        return DomainSplit(self.images.to(device), self.labels.to(device), self.num_classes, self.source, self.split,
+                           self.commit)
 
 
 def _folder_digest(folder: Path, times: bool = False) -> str:
@@ -217,7 +219,23 @@ def _load_hf_split(spec: DatasetSpec, source: DataSource, split: str):
         raise UdabenchError(
             f"{source.describe()} has no '{split}' split (found: {', '.join(sorted(loaded))})"
         )
+    if source.kind == "hub":
+        _HUB_COMMITS[source.fingerprint, split] = hub_commit(loaded[split])
     return loaded[split]
+
+
+# The commit each hub split was read from in this process (``datasets`` resolves a branch to one).
+_HUB_COMMITS: dict[tuple[str, str], str | None] = {}
+
+
+def hub_commit(table) -> str | None:
+    """The hub commit a loaded ``datasets`` split came from: ``datasets`` caches a hub copy under
+    ``<owner>___<name>/<config>/<version>/<commit>/``."""
+    for cached in getattr(table, "cache_files", None) or []:
+        for part in reversed(Path(cached.get("filename", "")).parts):
+            if is_commit(part):
+                return part.lower()
+    return None
 
 
 def _decode(spec: DatasetSpec, source: DataSource, split: str, progress: bool,
@@ -411,11 +429,12 @@ def load_split(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec
         decoded = _load_split_uncached(spec, source, split, task, progress)
         extra = {"dataset": spec.name, "split": split, "num_classes": decoded.num_classes,
                  "source": source.describe(), "data": source.fingerprint,
-                 "size": list(size_of(_kept_resolution(task)))}
+                 "size": list(size_of(_kept_resolution(task))),
+                 "commit": _HUB_COMMITS.get((source.fingerprint, split))}
         return decoded.images, decoded.labels, extra
 
     images, labels, extra, _ = cache.cached(key, build)
-    return DomainSplit(images, labels, int(extra["num_classes"]), source, split)
+    return DomainSplit(images, labels, int(extra["num_classes"]), source, split, extra.get("commit"))
 
 
 def _kept_resolution(task: TaskSpec):

@@ -103,10 +103,13 @@ def _to_device(split, device):
 def _describe_data(source: DataSource, splits, role: str) -> dict[str, Any]:
     """Where a dataset of the run came from, and how many images each split held. A hub copy's
     ``revision`` is the one asked for; ``pinned`` says whether it was a commit hash (otherwise the run
-    read whatever the hub held under that branch that day)."""
+    read whatever the hub held under that branch that day) and ``commit`` which commit the files came
+    from, where ``datasets`` said so."""
     sizes = {split: len(splits[f"{role}_{split}"]) for split in ("train", "test") if f"{role}_{split}" in splits}
     location = source.location if source.kind in ("hub", "generated") else Path(source.location).name
     described = {"kind": source.kind, "location": location, "revision": source.revision, "sizes": sizes}
     if source.kind == "hub":
+        commits = {splits[key].commit for key in (f"{role}_train", f"{role}_test") if key in splits}
         described["pinned"] = source.pinned
+        described["commit"] = commits.pop() if len(commits) == 1 else None
     return described
