@@ -301,3 +301,44 @@ def test_generator_and_discriminator_fit_the_task_resolution(channels, resolutio
     assert x.shape == (4, channels, resolution, resolution)
     assert x.min() >= -1.0 and x.max() <= 1.0
     assert discriminator(x).shape == (4,)
+
+
+def test_generated_samples_teach_the_classifier_only_once_the_gate_opens():
+    torch.manual_seed(0)
+    method = build(generated_gate=1.0, semantic_average_decay=0.5, target_statistics_steps=0)
+    train_source(method)
+    method.begin_phase("adapt", 6)
+    assert torch.isinf(method.semantic_average) and not method.generated_gate_open()
+    method.semantic_average.fill_(5.0)  # a class-less generator: the gate stays shut
+    seen = []
+    original = method.classifier_loss
+
+    def spy(generated, labels, target, use_generated=True):
+        loss, logs = original(generated, labels, target, use_generated)
+        seen.append((use_generated, loss.item(), logs["classifier_generated_loss"].item(), logs))
+        return loss, logs
+
+    method.classifier_loss = spy
+    logs = method.update("adapt", 0, Batch(target_x=images()))
+    check_logs(logs)
+    shut, loss, generated_loss, parts = seen[-1]
+    assert not shut and logs["generated_gate_open"].item() == 0.0
+    hp = method.hparams  # the generated samples' cross-entropy is logged, not learnt from
+    rest = (hp["lambda_w"] * parts["weight_distance"] + hp["lambda_clu"]
+            * (parts["target_entropy"] - hp["lambda_balance"] * parts["target_diversity"] + parts["vat_kl"]))
+    assert loss == pytest.approx(rest.item(), rel=1e-5) and generated_loss > 0
+    # The average follows G's semantic loss: the update above moved it half way to this step's value.
+    assert method.semantic_average.item() == pytest.approx(0.5 * 5.0 + 0.5 * logs["generator_semantic_loss"].item(),
+                                                           rel=1e-5)
+    method.semantic_average.fill_(0.1)  # G's samples are recognised as their classes: the gate opens
+    logs = method.update("adapt", 1, Batch(target_x=images()))
+    assert seen[-1][0] and logs["generated_gate_open"].item() == 1.0
+    assert "semantic_average" in method.state_dict()  # a resumed run keeps the average
+
+
+def test_a_gate_of_zero_learns_from_generated_samples_from_the_first_step():
+    torch.manual_seed(0)
+    method = build(generated_gate=0.0)
+    method.begin_phase("adapt", 2)
+    assert method.generated_gate_open()
+    assert method.update("adapt", 0, Batch(target_x=images()))["generated_gate_open"].item() == 1.0
