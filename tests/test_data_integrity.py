@@ -383,3 +383,17 @@ def test_a_sweep_file_may_ask_for_the_hub_copy_beside_a_data_root(tmp_path):
     config = read_sweep_file(file)
     assert config.data == {"usps": "hub", "mnist": str(tmp_path / "mine" / "mnist")}
     assert config.data_root == str(tmp_path / "data")
+
+
+def test_a_folder_rewritten_after_it_passed_is_checked_again(registry, tmp_path):
+    import os
+
+    spec = registry.get("datasets", "mnist")
+    folder = make_hub_folder(tmp_path / "mnist", 28, 1, seed=1, n_train=8, n_test=8)
+    integrity.check_source(spec, resolve_source(spec, folder), "train")
+    integrity.check_source(spec, resolve_source(spec, folder), "train")  # passed: not read again
+    make_hub_folder(folder, 16, 1, seed=2, n_train=8, n_test=8)  # the same file names, USPS-sized
+    for path in folder.iterdir():
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    with pytest.raises(UdabenchError, match="found 16x16 px"):
+        integrity.check_source(spec, resolve_source(spec, folder), "train")

@@ -272,10 +272,24 @@ def check_image_folder(spec: DatasetSpec, folder: Path, split: str, samples: int
     check_images(spec, folder, _decode_sample([p.read_bytes() for p in files[::step][:samples]], samples), split)
 
 
+# What check_source has passed in this process (a sweep prepares many runs on the same folders).
+_PASSED: set = set()
+
+
 def check_source(spec: DatasetSpec, source, split: str) -> None:
     """The cheap checks of one split of a local copy, before it is decoded; nothing for the hub, for
     generated data or an official archive layout (their decoded images are checked instead)."""
+    if source.kind not in ("parquet", "imagefolder"):
+        return
+    from udabench.data.loading import _folder_digest
+
+    folder = Path(source.location)
+    key = (spec.name, spec.classes, spec.image_size, spec.channels, spec.fixed_size, spec.image_column,
+           spec.label_column, source.kind, str(folder), split, _folder_digest(folder, times=True))
+    if key in _PASSED:
+        return
     if source.kind == "parquet":
-        check_parquet(spec, Path(source.location), split)
-    elif source.kind == "imagefolder":
-        check_image_folder(spec, Path(source.location), split)
+        check_parquet(spec, folder, split)
+    else:
+        check_image_folder(spec, folder, split)
+    _PASSED.add(key)
