@@ -298,3 +298,14 @@ def test_sweep_on_cuda_without_cuda_stores_nothing(tiny_digits, store_path, caps
     err = capsys.readouterr().err
     assert code == 2 and "CUDA is not available" in err and len(err.strip().splitlines()) == 1
     assert not store_path.exists()
+
+
+def test_a_cuda_sweep_can_be_planned_without_cuda(tiny_digits, store_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code = main(["sweep", "--method", "dann", "--task", "mnist-usps", "--store", str(store_path),
+                 "--device", "cuda", "--steps", "2", "--dry-run", *data_flags(tiny_digits)])
+    captured = capsys.readouterr()
+    assert code == 0 and "CUDA is not available" not in captured.err
+    assert "pending" in captured.out and "dann mnist-usps seed 0" in captured.out

@@ -508,7 +508,8 @@ def cmd_sweep(args) -> int:
     if config.threads is not None and config.threads <= 0:
         raise UdabenchError(f"--threads must be positive (got {config.threads})")
 
-    _check_device(config.device)
+    if not args.dry_run:  # a plan needs no CUDA: a GPU sweep can be planned on any machine
+        _check_device(config.device)
     registry = load_registry()
     jobs = expand(config, registry)
     store = Store(args.store)
