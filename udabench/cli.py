@@ -243,7 +243,7 @@ def _add_leaderboard_parsers(commands) -> None:
                  "rows with the mean ± std over seeds, an Avg column and the paper's number (with the difference "
                  "only where the protocols match); a footer says where the runs come from. With --protocol: the "
                  "runs that sweep file plans, one row per method; without: every stored run, one row per variant. "
-                 "--reported-only prints the papers' tables as the seed shows them.",
+                 "--reported-only prints the papers' tables as the thesis-defence slides show them.",
         )
         sub.add_argument("--suite", metavar="NAME", help="a registered suite (see 'udabench list suites')")
         sub.add_argument("--selection", metavar="RULE",
