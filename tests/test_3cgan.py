@@ -212,7 +212,7 @@ def test_labels_are_uniform_and_only_the_generator_gets_gradient_from_its_loss()
         assert not torch.allclose(method.generator(torch.zeros(4, dtype=torch.long), noise),
                                   method.generator(torch.full((4,), label), noise))
     labels = method.sample_labels(8)
-    loss, _, _ = method.generator_loss(method.generator(labels, method.sample_noise(8)), labels)
+    loss, _, _, recognised = method.generator_loss(method.generator(labels, method.sample_noise(8)), labels)
     loss.backward()
     assert all(p.grad is None for p in method.model.parameters())
     assert all(p.grad is None for p in method.discriminator.parameters())
@@ -220,6 +220,12 @@ def test_labels_are_uniform_and_only_the_generator_gets_gradient_from_its_loss()
     assert all(p.requires_grad for p in method.model.parameters())
     assert all(p.requires_grad for p in method.discriminator.parameters())
     assert method.model.training  # the eval-mode pass of the fixed C leaves C's mode as it was
+    with torch.no_grad():  # the fraction recognised is C's eval-mode accuracy on the samples
+        samples = method.generator(labels, method.sample_noise(8))
+        method.model.eval()
+        expected = (method.model(samples).argmax(1) == labels).float().mean()
+    _, _, _, recognised = method.generator_loss(samples, labels)
+    assert recognised.item() == expected.item() and not recognised.requires_grad
 
 
 def test_batch_norm_in_adapt_updates_running_statistics_once_per_step_and_dropout_is_off():
@@ -305,11 +311,11 @@ def test_generator_and_discriminator_fit_the_task_resolution(channels, resolutio
 
 def test_generated_samples_teach_the_classifier_only_once_the_gate_opens():
     torch.manual_seed(0)
-    method = build(generated_gate=1.0, semantic_average_decay=0.5, target_statistics_steps=0)
+    method = build(generated_gate=0.7, semantic_average_decay=0.5, target_statistics_steps=0)
     train_source(method)
     method.begin_phase("adapt", 6)
-    assert torch.isinf(method.semantic_average) and not method.generated_gate_open()
-    method.semantic_average.fill_(5.0)  # a class-less generator: the gate stays shut
+    assert method.semantic_average.item() < 0 and not method.generated_gate_open()
+    method.semantic_average.fill_(0.1)  # a class-less generator: C recognises a tenth of its samples
     seen = []
     original = method.classifier_loss
 
@@ -327,13 +333,22 @@ def test_generated_samples_teach_the_classifier_only_once_the_gate_opens():
     rest = (hp["lambda_w"] * parts["weight_distance"] + hp["lambda_clu"]
             * (parts["target_entropy"] - hp["lambda_balance"] * parts["target_diversity"] + parts["vat_kl"]))
     assert loss == pytest.approx(rest.item(), rel=1e-5) and generated_loss > 0
-    # The average follows G's semantic loss: the update above moved it half way to this step's value.
-    assert method.semantic_average.item() == pytest.approx(0.5 * 5.0 + 0.5 * logs["generator_semantic_loss"].item(),
-                                                           rel=1e-5)
-    method.semantic_average.fill_(0.1)  # G's samples are recognised as their classes: the gate opens
+    # The average follows the fraction of G's samples C recognised: half way to this step's value.
+    recognised = logs["generated_recognised"].item()
+    assert 0.0 <= recognised <= 1.0
+    assert method.semantic_average.item() == pytest.approx(0.5 * 0.1 + 0.5 * recognised, rel=1e-5)
+    method.semantic_average.fill_(0.9)  # G's samples are recognised as their classes: the gate opens
     logs = method.update("adapt", 1, Batch(target_x=images()))
     assert seen[-1][0] and logs["generated_gate_open"].item() == 1.0
     assert "semantic_average" in method.state_dict()  # a resumed run keeps the average
+
+
+def test_the_first_step_starts_the_average_at_the_fraction_recognised():
+    torch.manual_seed(0)
+    method = build(generated_gate=0.7, target_statistics_steps=0)
+    method.begin_phase("adapt", 2)
+    logs = method.update("adapt", 0, Batch(target_x=images()))
+    assert method.semantic_average.item() == pytest.approx(logs["generated_recognised"].item())
 
 
 def test_a_gate_of_zero_learns_from_generated_samples_from_the_first_step():

@@ -50,12 +50,12 @@ udabench's choices:
   stays the source model. G draws class-less noise for its first hundreds of steps, and training
   C to tell such samples apart by their sampled labels pushed its target predictions towards
   uniform and lowered target accuracy in short runs; 0 gives the per-iteration scheme from step 0;
-- the gate on generated samples (``generated_gate``, default 1.0 nat): C's cross-entropy on
-  generated samples enters its loss only while G's semantic loss, averaged exponentially with
-  ``semantic_average_decay`` (0.98, about the last 50 steps), is below the gate, i.e. while the
-  labeller recognises G's samples as the classes they were generated for. Before that, G's samples
-  carry no class, and training C to tell them apart by their sampled labels taught it to answer
-  near-uniformly on them: in a usps-mnist run (lambda_s 0.1, no gate) C's loss on generated samples
+- the gate on generated samples (``generated_gate``, default 0.7): C's cross-entropy on generated
+  samples enters its loss only once the fixed C labels at least that fraction of G's samples with
+  the class they were generated for, averaged exponentially with ``semantic_average_decay`` (0.98,
+  about the last 50 steps); a fraction, not a loss, so that one gate means the same for 2 classes
+  and for 43. Before that, G's samples carry no class, and training C to tell them apart by their
+  sampled labels taught it to answer near-uniformly on them: in a usps-mnist run (lambda_s 0.1, no gate) C's loss on generated samples
   settled at 2.2-2.3 nats (ln 10 = 2.30), G's semantic loss with it, G never became
   class-conditional, and target accuracy fell from 80.5 % to 67.2 %. The semantic loss of CyCADA's
   official code is gated the same way (off while its classifier's loss is above 1). The weight and
@@ -188,9 +188,10 @@ class ThreeCGAN(Method):
                              torch.arange(context.num_classes).repeat_interleave(per_class), persistent=False)
         self.register_buffer("snapshot_noise", torch.randn(context.num_classes * per_class, hp["noise_dim"]),
                              persistent=False)
-        # G's semantic loss, exponentially averaged over the adapt phase (a buffer: resumed runs keep it);
-        # C learns from generated samples only while it is below ``generated_gate``.
-        self.register_buffer("semantic_average", torch.tensor(float("inf")))
+        # The fraction of G's samples that the fixed C labels with their sampled class, exponentially
+        # averaged over the adapt phase (a buffer: resumed runs keep it); C learns from generated
+        # samples only while it is at least ``generated_gate``.
+        self.register_buffer("semantic_average", torch.tensor(-1.0))
         self._adapting = False
 
     # --- modes and phases ---
@@ -223,7 +224,7 @@ class ThreeCGAN(Method):
                                                             lr=hp["discriminator_lr"], betas=betas)
             self.classifier_optimizer = torch.optim.Adam(lr_groups(self.model, hp["classifier_lr"], hp),
                                                          lr=hp["classifier_lr"])  # with backbone_lr_mult
-            self.semantic_average.fill_(float("inf"))
+            self.semantic_average.fill_(-1.0)
             self.target_statistics = TargetStatistics(self.model)
             if hp["target_statistics_steps"] > 0:
                 self.target_statistics.restart()
@@ -264,15 +265,18 @@ class ThreeCGAN(Method):
                 module.training = mode
 
     def generator_loss(self, generated: torch.Tensor, labels: torch.Tensor):
-        """``(l_adv + lambda_s * l_sem, l_adv, l_sem)`` for samples generated for ``labels``; C and D fixed."""
+        """``(l_adv + lambda_s * l_sem, l_adv, l_sem, recognised)`` for samples generated for ``labels``, C
+        and D fixed; ``recognised`` is the fraction of them that C labels with their class."""
         with frozen(self.discriminator):
             logits = self.discriminator(generated)
         if self.hparams["non_saturating"]:
             adversarial = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))  # -log D(G)
         else:
             adversarial = -F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))  # log(1 - D(G))
-        semantic = F.cross_entropy(self.fixed_classifier(generated), labels)
-        return adversarial + self.hparams["lambda_s"] * semantic, adversarial, semantic
+        logits = self.fixed_classifier(generated)
+        semantic = F.cross_entropy(logits, labels)
+        recognised = (logits.detach().argmax(1) == labels).float().mean()
+        return adversarial + self.hparams["lambda_s"] * semantic, adversarial, semantic, recognised
 
     def weight_regulariser(self) -> torch.Tensor:
         """||theta_C - theta_Cs||^2 over all of C's parameters."""
@@ -280,15 +284,15 @@ class ThreeCGAN(Method):
         return sum(((p - source[name]) ** 2).sum() for name, p in self.model.named_parameters())
 
     def generated_gate_open(self) -> bool:
-        """Whether C learns from generated samples: G's averaged semantic loss is below ``generated_gate``
-        (always where the gate is 0 or less)."""
+        """Whether C learns from generated samples: the averaged fraction of G's samples that C labels
+        with their class is at least ``generated_gate`` (always where the gate is 0 or less)."""
         gate = self.hparams["generated_gate"]
-        return gate <= 0 or bool(self.semantic_average < gate)
+        return gate <= 0 or bool(self.semantic_average >= gate)
 
-    def _track_semantic(self, semantic: torch.Tensor) -> None:
+    def _track_semantic(self, recognised: torch.Tensor) -> None:
         decay = self.hparams["semantic_average_decay"]
-        value = semantic.detach().to(self.semantic_average.dtype)
-        if torch.isinf(self.semantic_average):
+        value = recognised.detach().to(self.semantic_average.dtype)
+        if self.semantic_average < 0:  # the first step of the phase
             self.semantic_average.copy_(value)
         else:
             self.semantic_average.mul_(decay).add_((1 - decay) * value)
@@ -343,13 +347,14 @@ class ThreeCGAN(Method):
         self.discriminator_optimizer.step()
 
         # (2) G, with C and D fixed.
-        generator_loss, adversarial, semantic = self.generator_loss(generated, labels)
+        generator_loss, adversarial, semantic, recognised = self.generator_loss(generated, labels)
         self.generator_optimizer.zero_grad(set_to_none=True)
         generator_loss.backward()
         self.generator_optimizer.step()
-        self._track_semantic(semantic)
+        self._track_semantic(recognised)
         logs = {"discriminator_loss": discriminator_loss.detach(), "discriminator_accuracy": accuracy.detach(),
-                "generator_adv_loss": adversarial.detach(), "generator_semantic_loss": semantic.detach()}
+                "generator_adv_loss": adversarial.detach(), "generator_semantic_loss": semantic.detach(),
+                "generated_recognised": recognised}
 
         # (3) C on fresh generated samples and the target batch.
         if step >= round(self.hparams["classifier_warmup"] * self.steps):

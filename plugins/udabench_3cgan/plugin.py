@@ -37,7 +37,7 @@ def udabench_methods():
                 "classifier_warmup": 0.2,
                 "target_statistics_steps": 100,
                 "lambda_balance": 1.0,
-                "generated_gate": 1.0,
+                "generated_gate": 0.7,
                 "semantic_average_decay": 0.98,
                 "samples_per_class": 8,
             },
@@ -92,13 +92,13 @@ def udabench_methods():
                                   "entropy of C's mean target prediction per batch (SHOT's diversity term, Liang "
                                   "et al., ICML 2020; udabench's choice: 1.0, SHOT's equal weighting; 0 is the "
                                   "paper's regulariser alone)",
-                "generated_gate": "C learns from generated samples only while G's semantic loss, averaged over "
-                                  "about the last 50 steps, is below this many nats, i.e. once the labeller "
-                                  "recognises G's samples as their classes (udabench's choice: 1.0, as CyCADA's "
-                                  "official code gates its semantic loss; 0: from the end of the warm-up on, "
+                "generated_gate": "C learns from generated samples only once the fixed C labels at least this "
+                                  "fraction of G's samples (averaged over about the last 50 steps) with the "
+                                  "class they were generated for (udabench's choice: 0.7, a gate as CyCADA's "
+                                  "official code has on its semantic loss; 0: from the end of the warm-up on, "
                                   "as the paper's scheme reads)",
-                "semantic_average_decay": "decay of the exponential average of G's semantic loss that the gate "
-                                          "reads (udabench's choice: 0.98, about 50 steps)",
+                "semantic_average_decay": "decay of the exponential average of the fraction of G's samples "
+                                          "recognised, which the gate reads (udabench's choice: 0.98, about 50 steps)",
                 "samples_per_class": "generated samples per class in the saved image grid (one row per class)",
             },
             description="source-free: a class-conditional GAN generates target-style samples that the source "
