@@ -25,7 +25,7 @@ TOY_2D_HPARAMS = {
     "samples_per_class": 64,  # 3C-GAN's samples drawn per class in each panel
     # 3C-GAN: a VAT perturbation of norm 0.8 over the 2 x 8 x 8 pixels moves a point by 0.1 (its 64
     # pixels share it), less than half the gap between the moons (about 0.25); the clustering
-    # regulariser at the weight the secondary summary gives outside digits (1; at 0.1 the target
+    # regulariser at the weight attributed to the paper outside digits (1; at 0.1 the target
     # accuracy fell from 0.78 to 0.50); the semantic loss at 1, so that G draws each class where C
     # puts it (at 0.1 most samples of both classes lay on one line between the moons); and C's
     # cross-entropy on generated points at 0.1, so that C follows the target's clusters rather than a
