@@ -357,3 +357,22 @@ def test_a_gate_of_zero_learns_from_generated_samples_from_the_first_step():
     method.begin_phase("adapt", 2)
     assert method.generated_gate_open()
     assert method.update("adapt", 0, Batch(target_x=images()))["generated_gate_open"].item() == 1.0
+
+
+def test_the_realism_gate_also_needs_samples_that_the_discriminator_takes_for_target_images():
+    torch.manual_seed(0)
+    method = build(generated_gate=0.7, realism_gate=0.2, semantic_average_decay=0.5, target_statistics_steps=0)
+    method.begin_phase("adapt", 4)
+    assert method.fooled_average.item() < 0 and "fooled_average" in method.state_dict()
+    method.semantic_average.fill_(0.9)
+    method.fooled_average.fill_(0.01)  # C recognises G's classes, but D tells every sample apart
+    assert not method.generated_gate_open()
+    logs = method.update("adapt", 0, Batch(target_x=images()))
+    assert logs["generated_gate_open"].item() == 0.0 and 0.0 <= logs["generated_fooled"].item() <= 1.0
+    assert method.fooled_average.item() == pytest.approx(0.5 * 0.01 + 0.5 * logs["generated_fooled"].item(),
+                                                         rel=1e-5)
+    method.semantic_average.fill_(0.9)
+    method.fooled_average.fill_(0.5)
+    assert method.generated_gate_open()
+    method.semantic_average.fill_(0.5)  # both conditions hold, or the gate stays shut
+    assert not method.generated_gate_open()

@@ -192,6 +192,9 @@ class ThreeCGAN(Method):
         # averaged over the adapt phase (a buffer: resumed runs keep it); C learns from generated
         # samples only while it is at least ``generated_gate``.
         self.register_buffer("semantic_average", torch.tensor(-1.0))
+        # The fraction of G's samples that D takes for target images, averaged the same way; the gate
+        # also needs it to be at least ``realism_gate``.
+        self.register_buffer("fooled_average", torch.tensor(-1.0))
         self._adapting = False
 
     # --- modes and phases ---
@@ -225,6 +228,7 @@ class ThreeCGAN(Method):
             self.classifier_optimizer = torch.optim.Adam(lr_groups(self.model, hp["classifier_lr"], hp),
                                                          lr=hp["classifier_lr"])  # with backbone_lr_mult
             self.semantic_average.fill_(-1.0)
+            self.fooled_average.fill_(-1.0)
             self.target_statistics = TargetStatistics(self.model)
             if hp["target_statistics_steps"] > 0:
                 self.target_statistics.restart()
@@ -246,12 +250,13 @@ class ThreeCGAN(Method):
         return torch.randn(n, self.hparams["noise_dim"], device=self.snapshot_noise.device)
 
     def discriminator_loss(self, real: torch.Tensor, generated: torch.Tensor):
-        """Binary cross-entropy of D, real target images labelled 1 and generated ones 0, and D's accuracy."""
+        """Binary cross-entropy of D, real target images labelled 1 and generated ones 0, D's accuracy and
+        the fraction of generated images D takes for real ones."""
         real_logits, fake_logits = self.discriminator(real), self.discriminator(generated)
         loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                 + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
         accuracy = torch.cat([(real_logits > 0), (fake_logits <= 0)]).float().mean()
-        return loss, accuracy
+        return loss, accuracy, (fake_logits.detach() > 0).float().mean()
 
     def fixed_classifier(self, x: torch.Tensor) -> torch.Tensor:
         """C's logits in eval mode (running statistics, no dropout); gradients reach ``x`` but not C."""
@@ -285,17 +290,19 @@ class ThreeCGAN(Method):
 
     def generated_gate_open(self) -> bool:
         """Whether C learns from generated samples: the averaged fraction of G's samples that C labels
-        with their class is at least ``generated_gate`` (always where the gate is 0 or less)."""
-        gate = self.hparams["generated_gate"]
-        return gate <= 0 or bool(self.semantic_average >= gate)
+        with their class is at least ``generated_gate``, and the averaged fraction that D takes for
+        target images at least ``realism_gate`` (a gate of 0 or less always lets them through)."""
+        recognised, realistic = self.hparams["generated_gate"], self.hparams["realism_gate"]
+        return ((recognised <= 0 or bool(self.semantic_average >= recognised))
+                and (realistic <= 0 or bool(self.fooled_average >= realistic)))
 
-    def _track_semantic(self, recognised: torch.Tensor) -> None:
+    def _track(self, average: torch.Tensor, fraction: torch.Tensor) -> None:
         decay = self.hparams["semantic_average_decay"]
-        value = recognised.detach().to(self.semantic_average.dtype)
-        if self.semantic_average < 0:  # the first step of the phase
-            self.semantic_average.copy_(value)
+        value = fraction.detach().to(average.dtype)
+        if average < 0:  # the first step of the phase
+            average.copy_(value)
         else:
-            self.semantic_average.mul_(decay).add_((1 - decay) * value)
+            average.mul_(decay).add_((1 - decay) * value)
 
     def classifier_loss(self, generated: torch.Tensor, labels: torch.Tensor, target: torch.Tensor,
                         use_generated: bool = True):
@@ -341,7 +348,7 @@ class ThreeCGAN(Method):
         # (1) D: real target against generated.
         labels = self.sample_labels(n)
         generated = self.generator(labels, self.sample_noise(n))
-        discriminator_loss, accuracy = self.discriminator_loss(target, generated.detach())
+        discriminator_loss, accuracy, fooled = self.discriminator_loss(target, generated.detach())
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         discriminator_loss.backward()
         self.discriminator_optimizer.step()
@@ -351,10 +358,11 @@ class ThreeCGAN(Method):
         self.generator_optimizer.zero_grad(set_to_none=True)
         generator_loss.backward()
         self.generator_optimizer.step()
-        self._track_semantic(recognised)
+        self._track(self.semantic_average, recognised)
+        self._track(self.fooled_average, fooled)
         logs = {"discriminator_loss": discriminator_loss.detach(), "discriminator_accuracy": accuracy.detach(),
                 "generator_adv_loss": adversarial.detach(), "generator_semantic_loss": semantic.detach(),
-                "generated_recognised": recognised}
+                "generated_recognised": recognised, "generated_fooled": fooled}
 
         # (3) C on fresh generated samples and the target batch.
         if step >= round(self.hparams["classifier_warmup"] * self.steps):

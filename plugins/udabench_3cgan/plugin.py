@@ -38,6 +38,7 @@ def udabench_methods():
                 "target_statistics_steps": 100,
                 "lambda_balance": 1.0,
                 "generated_gate": 0.7,
+                "realism_gate": 0.0,
                 "semantic_average_decay": 0.98,
                 "samples_per_class": 8,
             },
@@ -97,8 +98,11 @@ def udabench_methods():
                                   "class they were generated for (udabench's choice: 0.7, a gate as CyCADA's "
                                   "official code has on its semantic loss; 0: from the end of the warm-up on, "
                                   "as the paper's scheme reads)",
-                "semantic_average_decay": "decay of the exponential average of the fraction of G's samples "
-                                          "recognised, which the gate reads (udabench's choice: 0.98, about 50 steps)",
+                "realism_gate": "C learns from generated samples only once D takes at least this fraction of "
+                                "them (averaged over about the last 50 steps) for target images (udabench's "
+                                "choice; 0: no such condition)",
+                "semantic_average_decay": "decay of the exponential averages of the fractions of G's samples "
+                                          "recognised by C and taken for real by D, which the gates read (udabench's choice: 0.98, about 50 steps)",
                 "samples_per_class": "generated samples per class in the saved image grid (one row per class)",
             },
             description="source-free: a class-conditional GAN generates target-style samples that the source "
