@@ -60,6 +60,7 @@ COLUMNS = (  # (JSON key, table heading)
     ("eval_images_per_s", "eval images/s"),
     ("cold_load_s", "cold load s"),
     ("warm_load_s", "warm load s"),
+    ("precision", "precision"),
 )
 
 
@@ -147,14 +148,14 @@ class IndexedBatches:
     ``splits`` maps the roles the phase sees (``source``, ``target``) to their train splits.
     """
 
-    def __init__(self, splits, task, batch_size: int, device, seed: int = 0):
+    def __init__(self, splits, task, batch_size: int, device, seed: int = 0, channels_last: bool = False):
         import torch
 
         from udabench.data.augment import Augmenter
         from udabench.runner import IndexSampler, Normalizer
 
         self.splits, self.device = dict(splits), torch.device(device)
-        self.normalize = Normalizer(task, self.device)
+        self.normalize = Normalizer(task, self.device, channels_last)
         self.augment = Augmenter(task.augment, task.resolution, seed)
         generator = torch.Generator().manual_seed(seed)
         self.samplers = {role: IndexSampler(len(split), batch_size, generator, split.images.device)
@@ -258,12 +259,21 @@ class StepTiming:
 
 
 def time_phase(method, phase: str, phase_steps: int, next_batch: Callable[[], Any], options: BenchOptions,
-               device) -> StepTiming:
+               device, precision: str = "fp32") -> StepTiming:
     """Warm up, then time ``options.repeats`` rounds of ``options.steps`` updates of ``phase``.
 
     The steps are numbered as the last ones of a phase of ``phase_steps`` steps (or of as many as
     are run, if more), so that what a method starts late in a phase (3C-GAN's classifier) is timed.
+    Each update runs as a run's does: in bf16 autocast for ``precision`` bf16.
     """
+    from udabench.runner.execution import autocast
+
+    device = _device(device)
+
+    def update(step):
+        with autocast(device, precision):
+            return method.update(phase, step, next_batch())
+
     total = options.warmup + options.steps * options.repeats
     length = max(phase_steps, total)
     method.train()
@@ -271,30 +281,40 @@ def time_phase(method, phase: str, phase_steps: int, next_batch: Callable[[], An
     step = length - total
     logs = {}
     for _ in range(options.warmup):
-        logs = method.update(phase, step, next_batch())
+        logs = update(step)
         step += 1
     _synchronize(device)
     seconds = []
     for _ in range(options.repeats):
         started = time.perf_counter()
         for _ in range(options.steps):
-            logs = method.update(phase, step, next_batch())
+            logs = update(step)
             step += 1
         _synchronize(device)
         seconds.append(time.perf_counter() - started)
     return StepTiming(seconds, options.steps, {name: float(value) for name, value in logs.items()})
 
 
-def eval_rate(method, split, task, registry, device, batch_size: int, repeats: int, limit: int = EVAL_IMAGES) -> float:
+def eval_rate(method, split, task, registry, device, batch_size: int, repeats: int, limit: int = EVAL_IMAGES,
+              precision: str = "fp32", channels_last: bool = False) -> float:
     """Images per second of the runner's ``evaluate`` on (the first ``limit`` images of) ``split``:
-    the median over ``repeats`` evaluations after a warm-up on one batch."""
-    from udabench.runner import Normalizer, evaluate
+    the median over ``repeats`` evaluations after a warm-up on one batch (in bf16 autocast for
+    ``precision`` bf16, as a run evaluates)."""
+    from udabench.runner import Normalizer
+    from udabench.runner.evaluation import evaluate as run_evaluate
+    from udabench.runner.execution import autocast
     from udabench.specs import load_object
+
+    device = _device(device)
+
+    def evaluate(*args):
+        with autocast(device, precision):
+            return run_evaluate(*args)
 
     split = dataclasses.replace(split, images=split.images[:limit], labels=split.labels[:limit])
     metrics = {name: (spec, load_object(spec.function))
                for name, spec in registry.specs["metrics"].items() if task.kind in spec.kinds}
-    normalize = Normalizer(task, device)
+    normalize = Normalizer(task, device, channels_last)
     first = dataclasses.replace(split, images=split.images[:batch_size], labels=split.labels[:batch_size])
     evaluate(method, first, normalize, metrics, split.num_classes, batch_size)
     seconds = []
@@ -354,14 +374,17 @@ def adaptation_phase(prepared):
 
 def step_speed(prepared, registry, splits, device, batch_size: int, seed: int, options: BenchOptions,
                encoded: dict[str, tuple[list[bytes], Any]] | None = None,
-               variants=("udabench", "typical")) -> tuple[dict[str, StepTiming], Any]:
+               variants=("udabench", "typical"), precision: str = "fp32",
+               channels_last: bool = False) -> tuple[dict[str, StepTiming], Any]:
     """Time the last phase of ``prepared``'s method fed by each of ``variants``, the same initial
-    weights for each; returns the timings and the method trained by the first variant.
+    weights for each; returns the timings and the method trained by the first variant. ``precision``
+    and ``channels_last`` apply to both variants, as in a run.
 
     ``splits`` are the run's splits (``load_task_data``); ``encoded`` the PNG bytes and labels of the
     train split of each domain the phase sees (made here if not given).
     """
     from udabench.runner import build_method, seed_everything
+    from udabench.runner.execution import to_channels_last
 
     phase = adaptation_phase(prepared)
     roles = [role for role in ROLES if role in phase.inputs]
@@ -371,7 +394,7 @@ def step_speed(prepared, registry, splits, device, batch_size: int, seed: int, o
     for variant in variants:
         if variant == "udabench":
             feed = IndexedBatches({role: splits[f"{role}_train"] for role in roles}, prepared.task, batch_size,
-                                  device, seed)
+                                  device, seed, channels_last)
         elif variant == "typical":
             if encoded is None:
                 encoded = encode_train_splits(splits, roles)
@@ -382,7 +405,9 @@ def step_speed(prepared, registry, splits, device, batch_size: int, seed: int, o
         try:
             seed_everything(seed, deterministic=device.type == "cpu")  # as a run: same initial weights
             method = build_method(prepared, device, num_classes)
-            timings[variant] = time_phase(method, phase.name, phase_steps, feed, options, device)
+            if channels_last:
+                to_channels_last(method)
+            timings[variant] = time_phase(method, phase.name, phase_steps, feed, options, device, precision)
         finally:
             feed.close()
         if kept is None:
@@ -395,6 +420,12 @@ def encode_train_splits(splits, roles) -> dict[str, tuple[list[bytes], list[int]
     """The train split of each of ``roles`` as PNG bytes and labels (the typical pipeline's input)."""
     return {role: (encode_png(splits[f"{role}_train"].images), splits[f"{role}_train"].labels.tolist())
             for role in roles}
+
+
+def _device(device):
+    import torch
+
+    return torch.device(device)
 
 
 def _finite(row: dict[str, Any]) -> None:
@@ -420,6 +451,7 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
     import torch
 
     from udabench.runner import load_task_data, prepare, resolve_device
+    from udabench.runner.execution import use_channels_last
 
     options.check()
     prepared = [prepare(registry, request) for request in requests]
@@ -457,18 +489,23 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                 if missing:
                     log(f"{task_name}: PNG-encoding the train split of {', '.join(missing)} for the typical pipeline")
                     encoded.update(encode_train_splits(splits, missing))
+                channels_last = use_channels_last(request.channels_last, device, run.backbone_name)
                 log(f"[{done}/{total}] {run.method.name} on {task_name}, phase '{phase.name}' "
-                    f"({'+'.join(roles)}), {device}, {torch.get_num_threads()} thread(s): udabench path, then typical")
+                    f"({'+'.join(roles)}), {device}, {torch.get_num_threads()} thread(s), {request.precision}"
+                    f"{', channels-last' if channels_last else ''}: udabench path, then typical")
                 timings, method = step_speed(run, registry, splits, device, request.batch_size, request.seed,
-                                             options, encoded)
+                                             options, encoded, precision=request.precision,
+                                             channels_last=channels_last)
                 log(f"[{done}/{total}] {run.method.name} on {task_name}: evaluation")
                 evals = eval_rate(method, splits["target_test"], run.task, registry, device,
-                                  request.eval_batch_size, options.repeats, options.eval_images)
+                                  request.eval_batch_size, options.repeats, options.eval_images,
+                                  precision=request.precision, channels_last=channels_last)
                 del method
                 ours, theirs = timings["udabench"].steps_per_s, timings["typical"].steps_per_s
                 row = {
                     "method": run.method.name, "task": task_name, "device": str(device),
-                    "threads": torch.get_num_threads(),
+                    "threads": torch.get_num_threads(), "precision": request.precision,
+                    "channels_last": channels_last,
                     "udabench_steps_per_s": ours, "typical_steps_per_s": theirs, "ratio": ours / theirs,
                     "udabench_images_per_s": ours * request.batch_size * len(roles),
                     "eval_images_per_s": evals, "cold_load_s": cold, "warm_load_s": warm,
@@ -485,6 +522,15 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
     finally:
         torch.set_num_threads(previous_threads)
     return rows
+
+
+def precision_ratios(rows: list[dict[str, Any]]) -> list[str]:
+    """For each method and task timed in both precisions: bf16 steps/s over fp32 steps/s (udabench's
+    path), measured in the same call."""
+    rates = {(row["method"], row["task"], row["precision"]): row["udabench_steps_per_s"] for row in rows}
+    return [f"{method} on {task}: bf16 / fp32 udabench steps/s = {rates[method, task, 'bf16'] / rate:.2f}x"
+            for (method, task, precision), rate in rates.items()
+            if precision == "fp32" and (method, task, "bf16") in rates]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

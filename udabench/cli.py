@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="CPU threads for torch (default: torch's choice, capped at the cores this process may "
                           "use, counting a CPU affinity or cgroup quota; give each of several runs sharing the "
                           "cores its share, e.g. 1 each for two runs on two cores)")
+    _add_execution_arguments(run)
     run.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
                      help="override a method hyperparameter (repeatable; 'udabench list methods -v' shows them)")
     run.add_argument("--backbone", help="override the task's backbone, e.g. lenet or timm:resnet18")
@@ -84,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "--retry-failed, so the same command resumes a sweep that was stopped or killed; "
                     "unfinished runs start again from scratch. Flags override the sweep file.",
         epilog="Sweep file (TOML) keys: name, methods, tasks, seeds, steps, batch_size, device, threads, "
-               "backbone, eval_points, snapshots, share_source, resolution (segmentation tasks, \"512x256\"), data "
+               "backbone, eval_points, snapshots, share_source, workers_per_gpu, precision, channels_last, "
+               "resolution (segmentation tasks, \"512x256\"), data "
                "(table DATASET = PATH, relative to the "
                "file), data_root, set (table NAME = VALUE), grid (table NAME = [VALUES]), and per-method "
                "tables [method.NAME] with set, grid, steps, batch_size.",
@@ -110,14 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="methods that pretrain on source take that model from one shared source-only run "
                             "per task and seed, run first")
     sweep.add_argument("--executor", default="local", help="local (default) or ray")
-    sweep.add_argument("--workers", type=int, default=1,
+    sweep.add_argument("--workers", type=int,
                        help="runs at once (local: worker processes; ray: at most this many in flight; default 1)")
+    sweep.add_argument("--workers-per-gpu", type=int, metavar="N",
+                       help="local, GPU runs: N runs at once on each visible GPU (CUDA_VISIBLE_DEVICES, else all "
+                            "that torch sees), each worker pinned to one GPU and runs spread round-robin; instead "
+                            "of --workers; an error with --device cpu")
     sweep.add_argument("--resolution", metavar="WIDTHxHEIGHT",
                        help="the size the sweep's segmentation tasks keep and train on (as for 'udabench run'; "
                             "classification tasks keep theirs)")
     sweep.add_argument("--threads", type=int,
                        help="torch CPU threads per run (default: the cores this process may use divided by "
-                            "--workers)")
+                            "the runs at once)")
+    _add_execution_arguments(sweep, defaults=False)
     sweep.add_argument("--address", help="ray: address of the cluster (default: start a local Ray instance)")
     sweep.add_argument("--gpus-per-run", type=float, default=0.0,
                        help="ray: GPUs each run asks for, e.g. 0.25 to put four runs on one GPU (default 0)")
@@ -180,6 +187,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PRECISION_HELP = ("fp32 (default) or bf16: bf16 autocast around each training update and the evaluation forward "
+                  "passes, on CUDA or the CPU; a bf16 run is a different run from an fp32 one (its own key)")
+CHANNELS_LAST_HELP = ("memory format of the network and its input batches: on, off, or auto (default: on for a "
+                      "timm ResNet backbone on CUDA, off otherwise); a layout only, not part of the run key")
+
+
+# The values of udabench.runner.execution, named here so that building the parser imports no runner code.
+PRECISIONS = ("fp32", "bf16")
+CHANNELS_LAST = ("auto", "on", "off")
+
+
+def _add_execution_arguments(parser, defaults: bool = True) -> None:
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32" if defaults else None, help=PRECISION_HELP)
+    parser.add_argument("--channels-last", choices=CHANNELS_LAST, default="auto" if defaults else None,
+                        help=CHANNELS_LAST_HELP)
+
+
 def _add_bench_parser(commands) -> None:
     bench = commands.add_parser(
         "bench", help="time methods' training steps fed by udabench's input path against a per-sample pipeline",
@@ -197,7 +221,7 @@ def _add_bench_parser(commands) -> None:
                     "table (--json: a JSON list of rows) on stdout and progress on stderr.",
         epilog="Columns: udabench and typical steps/s (median over the rounds), ratio (udabench / typical), "
                "udabench images/s (training images per second through udabench's path, both domains), eval "
-               "images/s, cold and warm load s (the same for every method of a task).",
+               "images/s, cold and warm load s (the same for every method of a task), precision.",
     )
     bench.add_argument("--method", action="append", required=True, metavar="NAME[,NAME]",
                        help="methods to time (repeatable or comma-separated)")
@@ -212,6 +236,11 @@ def _add_bench_parser(commands) -> None:
     bench.add_argument("--threads", type=int,
                        help="CPU threads for torch (default: as for 'udabench run', torch's choice capped at the cores "
                             "this process may use)")
+    bench.add_argument("--precision", default="fp32", metavar="{fp32,bf16}[,...]",
+                       help="fp32 (default) or bf16 (autocast around each update and evaluation, as 'udabench run "
+                            "--precision bf16'); fp32,bf16 times both, one row each, and prints bf16's steps/s over "
+                            "fp32's")
+    bench.add_argument("--channels-last", choices=CHANNELS_LAST, default="auto", help=CHANNELS_LAST_HELP)
     bench.add_argument("--loader-workers", type=int, default=2,
                        help="DataLoader workers per domain of the typical pipeline (default 2; 0 loads in the "
                             "training process)")
@@ -343,7 +372,7 @@ def cmd_run(args) -> int:
         device=args.device, overrides=parse_assignments(args.overrides, "--set"), backbone=args.backbone,
         data=parse_assignments(args.data, "--data"), data_root=args.data_root, progress=not args.no_progress,
         threads=args.threads, snapshots=args.snapshots, eval_points=args.eval_points,
-        checkpoint_every=args.checkpoint_minutes * 60,
+        checkpoint_every=args.checkpoint_minutes * 60, precision=args.precision, channels_last=args.channels_last,
     )
     if args.checkpoint_minutes < 0:
         raise UdabenchError(f"--checkpoint-minutes must not be negative (got {args.checkpoint_minutes})")
@@ -378,7 +407,8 @@ def _print_run(record: dict, as_json: bool, store) -> None:
         return
     metrics, timings, config = record["metrics"], record["timings"], record["config"]
     print(f"run {record['run_id']}: {record['method']} on {record['task']}, seed {record['seed']}, "
-          f"{config['steps']} steps, batch {config['batch_size']}, backbone {config['backbone']}, {record['device']}")
+          f"{config['steps']} steps, batch {config['batch_size']}, backbone {config['backbone']}, {record['device']}"
+          + (f", {config['precision']}" if config.get("precision", "fp32") != "fp32" else ""))
     if record["status"] != "ok":
         print(f"  status: {record['status']}: {record['error']}")
         return
@@ -490,7 +520,8 @@ def cmd_sweep(args) -> int:
         config.seeds = _seeds(args.seeds)
     for flag, attribute in (("steps", "steps"), ("batch_size", "batch_size"), ("device", "device"),
                             ("threads", "threads"), ("backbone", "backbone"), ("data_root", "data_root"),
-                            ("eval_points", "eval_points")):
+                            ("eval_points", "eval_points"), ("precision", "precision"),
+                            ("channels_last", "channels_last")):
         if getattr(args, flag) is not None:
             setattr(config, attribute, getattr(args, flag))
     if args.resolution:
@@ -502,9 +533,23 @@ def cmd_sweep(args) -> int:
         config.grid[name] = [v.strip() for v in values.split(",") if v.strip()]
     if args.executor not in EXECUTORS:
         raise UdabenchError(f"unknown executor '{args.executor}' (known: {', '.join(EXECUTORS)})")
-    for flag, value in (("--steps", config.steps), ("--batch-size", config.batch_size), ("--workers", args.workers)):
-        if value <= 0:
+    if args.workers_per_gpu is not None:
+        config.workers_per_gpu = args.workers_per_gpu
+    workers = 1 if args.workers is None else args.workers
+    for flag, value in (("--steps", config.steps), ("--batch-size", config.batch_size), ("--workers", workers),
+                        ("--workers-per-gpu", config.workers_per_gpu)):
+        if value is not None and value <= 0:
             raise UdabenchError(f"{flag} must be positive (got {value})")
+    if config.workers_per_gpu is not None:
+        if args.executor != "local":
+            raise UdabenchError("--workers-per-gpu is for the local executor; with Ray, --gpus-per-run 0.25 "
+                                "puts four runs on a GPU")
+        if config.device == "cpu":
+            raise UdabenchError("--workers-per-gpu places runs on GPUs, but the sweep's device is cpu; use "
+                                "--workers for CPU runs")
+        if args.workers is not None:
+            raise UdabenchError("give --workers or --workers-per-gpu, not both (with --workers-per-gpu N a "
+                                "sweep runs N runs per visible GPU at once)")
     if config.threads is not None and config.threads <= 0:
         raise UdabenchError(f"--threads must be positive (got {config.threads})")
 
@@ -542,7 +587,11 @@ def cmd_sweep(args) -> int:
         return 0
     if not state.pending:
         return 0
-    executor = make_executor(args.executor, args.workers, config.threads, args.address, args.gpus_per_run)
+    executor = make_executor(args.executor, workers, config.threads, args.address, args.gpus_per_run,
+                             config.workers_per_gpu)
+    if config.workers_per_gpu is not None:
+        print(f"sweep: {executor.workers} runs at once, {config.workers_per_gpu} on each of GPU(s) "
+              f"{', '.join(executor.gpus)}, {executor.threads} CPU thread(s) each", file=sys.stderr)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(state.pending), desc="sweep", unit="run", file=sys.stderr, dynamic_ncols=True)
@@ -786,7 +835,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from udabench.bench import BenchOptions, format_table, run_bench
+    from udabench.bench import BenchOptions, format_table, precision_ratios, run_bench
     from udabench.hparams import parse_assignments
     from udabench.plugins import load_registry
     from udabench.runner import RunRequest
@@ -795,7 +844,7 @@ def cmd_bench(args) -> int:
                            loader_workers=args.loader_workers)
     options.check()
     registry = load_registry()
-    methods, tasks = _names(args.method), _names(args.task)
+    methods, tasks, precisions = _names(args.method), _names(args.task), _names([args.precision])
     data = parse_assignments(args.data, "--data")
     overrides = parse_assignments(args.overrides, "--set")
     used = set()
@@ -805,11 +854,13 @@ def cmd_bench(args) -> int:
         datasets = {task.source, task.target}
         used |= datasets
         for method in methods:
-            # --steps of 'udabench run' stays at its default: it sets the phase length, not the timed steps.
-            requests.append(RunRequest(
-                method=method, task=task_name, seed=args.seed, batch_size=args.batch_size, device=args.device,
-                overrides=overrides, backbone=args.backbone, data_root=args.data_root, threads=args.threads,
-                data={name: path for name, path in data.items() if name in datasets}, progress=False))
+            for precision in precisions:
+                # --steps of 'udabench run' stays at its default: it sets the phase length, not the timed steps.
+                requests.append(RunRequest(
+                    method=method, task=task_name, seed=args.seed, batch_size=args.batch_size, device=args.device,
+                    overrides=overrides, backbone=args.backbone, data_root=args.data_root, threads=args.threads,
+                    data={name: path for name, path in data.items() if name in datasets}, progress=False,
+                    precision=precision, channels_last=args.channels_last))
     unused = sorted(set(data) - used)
     if unused:
         raise UdabenchError(f"--data names {', '.join(unused)}, which none of the tasks ({', '.join(tasks)}) uses")
@@ -818,6 +869,8 @@ def cmd_bench(args) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print(format_table(rows))
+        for line in precision_ratios(rows):
+            print(line)
     return 0
 
 

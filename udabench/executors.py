@@ -27,9 +27,30 @@ def _die_with_parent() -> None:
             pass
 
 
-def _local_worker_init(threads: int) -> None:
+def _local_worker_init(threads: int, gpu: str | None = None) -> None:
+    """Runs first in each spawned worker, before torch is imported there: ``gpu`` pins the worker to
+    that one GPU (``CUDA_VISIBLE_DEVICES``), which its runs then see as ``cuda:0``."""
     _die_with_parent()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries a worker can be pinned to:
+    that variable's entries where it is set (indices, ``GPU-`` UUIDs or MIG names; CUDA ignores an
+    entry starting with ``-`` and all after it), else ``0 .. torch.cuda.device_count() - 1``."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        gpus = []
+        for entry in (part.strip() for part in listed.split(",")):
+            if not entry or entry.startswith("-"):
+                break
+            gpus.append(entry)
+        return gpus
+    import torch
+
+    return [str(index) for index in range(torch.cuda.device_count())]
 
 
 def schedule(jobs, submit: Callable, wait_any: Callable, on_outcome: Callable, capacity: int) -> list:
@@ -60,36 +81,69 @@ def schedule(jobs, submit: Callable, wait_any: Callable, on_outcome: Callable, c
 
 
 class LocalExecutor:
-    """``workers`` runs at once in spawned processes on this machine (one GPU can hold several)."""
+    """``workers`` runs at once in spawned processes on this machine (one GPU can hold several).
+
+    With ``gpus`` (``CUDA_VISIBLE_DEVICES`` entries) and ``workers_per_gpu`` N instead, up to
+    ``len(gpus) * N`` runs at once: N worker processes per GPU, each pinned to its GPU, and each run
+    handed to the GPU with the fewest runs in flight (the first such in ``gpus`` order), so runs
+    spread round-robin. Threads per worker: ``threads``, else an equal share of the cores.
+    """
 
     name = "local"
 
-    def __init__(self, workers: int = 1, threads: int | None = None):
+    def __init__(self, workers: int = 1, threads: int | None = None, gpus: list[str] | None = None,
+                 workers_per_gpu: int | None = None):
         if workers <= 0:
             raise UdabenchError(f"--workers must be positive (got {workers})")
+        if workers_per_gpu is not None:
+            if workers_per_gpu <= 0:
+                raise UdabenchError(f"--workers-per-gpu must be positive (got {workers_per_gpu})")
+            if not gpus:
+                raise UdabenchError("--workers-per-gpu: no GPU is visible here (torch.cuda.device_count() is 0 "
+                                    "or CUDA_VISIBLE_DEVICES is empty); use --workers")
+            workers = len(gpus) * workers_per_gpu
+        self.gpus = list(gpus) if workers_per_gpu is not None else None
+        self.workers_per_gpu = workers_per_gpu
         self.workers = workers
         self.threads = threads or thread_share(workers)
 
-    def run(self, jobs, store_path: str, on_outcome, rerun: bool = False) -> list:
+    def _pool(self, max_workers: int, gpu: str | None):
         import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_local_worker_init, initargs=(self.threads, gpu))
+
+    def run(self, jobs, store_path: str, on_outcome, rerun: bool = False) -> list:
+        from concurrent.futures import FIRST_COMPLETED, wait
 
         from udabench.jobs import run_job
 
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_local_worker_init, initargs=(self.threads,))
+        if self.gpus is None:
+            pools = {None: self._pool(self.workers, None)}
+        else:  # one pool per GPU, so that a worker process never moves to another GPU
+            pools = {gpu: self._pool(self.workers_per_gpu, gpu) for gpu in self.gpus}
+        in_flight = {gpu: 0 for gpu in pools}
+        gpu_of = {}
 
         def submit(job):
-            return pool.submit(run_job, _with_threads(job.request, self.threads), store_path, rerun)
+            gpu = min(in_flight, key=in_flight.get)  # the least loaded; ties: the first in order
+            in_flight[gpu] += 1
+            future = pools[gpu].submit(run_job, _with_threads(job.request, self.threads), store_path, rerun)
+            gpu_of[future] = gpu
+            return future
 
         def wait_any(futures):
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                in_flight[gpu_of.pop(future)] -= 1
             return [(future, future.result()) for future in done]
 
         try:
             return schedule(jobs, submit, wait_any, on_outcome, self.workers)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for pool in pools.values():
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 class RayExecutor:
@@ -149,8 +203,11 @@ def _with_threads(request, threads: int):
     return replace(request, threads=request.threads or threads, progress=False)
 
 
-def make_executor(name: str, workers: int, threads: int | None, address: str | None, gpus: float):
+def make_executor(name: str, workers: int, threads: int | None, address: str | None, gpus: float,
+                  workers_per_gpu: int | None = None):
     if name == "local":
+        if workers_per_gpu is not None:
+            return LocalExecutor(threads=threads, gpus=visible_gpus(), workers_per_gpu=workers_per_gpu)
         return LocalExecutor(workers, threads)
     if name == "ray":
         return RayExecutor(address, cpus=float(threads or 1), gpus=gpus, threads=threads,

@@ -9,6 +9,7 @@ takes concurrent writers), so nothing is lost when many finish at once.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
 import traceback
@@ -32,6 +33,7 @@ class Outcome:
     error: str | None = None
     accuracy: float | None = None
     seconds: float = 0.0
+    gpus: str | None = None  # CUDA_VISIBLE_DEVICES in the worker (one GPU where --workers-per-gpu pinned it)
 
 
 def target_phases(record, registry) -> list[str] | None:
@@ -197,27 +199,28 @@ def run_job(request, store_path: str, rerun: bool = False) -> Outcome:
     from udabench.store import Store, environment_versions, git_revision
 
     started = time.perf_counter()
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
     store = Store(store_path)
     registry = load_registry(warn=False)
     try:
         resolve_stored_runs(request, store)
     except UdabenchError as exc:
-        return Outcome("-", request.method, request.task, request.seed, "blocked", str(exc))
+        return Outcome("-", request.method, request.task, request.seed, "blocked", str(exc), gpus=gpus)
     prepared = prepare(registry, request)
     base = (prepared.run_id, request.method, request.task, request.seed)
     try:
         record, ran = run_and_store(request, store, registry, prepared, rerun=rerun)
     except RunFailed as failure:
-        return Outcome(*base, "failed", failure.result.error, seconds=time.perf_counter() - started)
+        return Outcome(*base, "failed", failure.result.error, seconds=time.perf_counter() - started, gpus=gpus)
     except Exception as exc:  # a plugin's bug or a missing file: record it, keep the sweep going
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         error = f"{type(exc).__name__}: {exc} (at {Path(frame.filename).name}:{frame.lineno})"
         result = RunResult(prepared.run_id, prepared.key, request.method, request.task, request.seed,
                            prepared.config, "failed", error=error)
         store.save(result, environment_versions(), git_revision(), None)
-        return Outcome(*base, "failed", error, seconds=time.perf_counter() - started)
+        return Outcome(*base, "failed", error, seconds=time.perf_counter() - started, gpus=gpus)
     return Outcome(*base, "ok" if ran else "stored", accuracy=record["metrics"].get("accuracy"),
-                   seconds=time.perf_counter() - started)
+                   seconds=time.perf_counter() - started, gpus=gpus)
 
 
 def describe(outcome: Outcome) -> str:

@@ -63,6 +63,8 @@ def budget_of(config: dict[str, Any], method_spec) -> str:
         text += f", batch {config['batch_size']}"
     if config.get("source_run"):
         text += ", source from a stored run"
+    if config.get("precision", "fp32") != "fp32":  # a bf16 run is its own row, never averaged with fp32 seeds
+        text += f", {config['precision']}"
     return text
 
 

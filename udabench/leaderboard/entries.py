@@ -17,7 +17,7 @@ from udabench.errors import UdabenchError
 from udabench.selection import DEFAULT_RULE, RULES
 from udabench.specs import SuiteSpec
 
-CONFIG_KEYS = ("steps", "phase_steps", "batch_size", "hparams", "source_run", "data", "code")
+CONFIG_KEYS = ("steps", "phase_steps", "batch_size", "hparams", "source_run", "data", "code", "precision")
 ENTRY_KEYS = ("run_id", "method", "task", "seed", "backbone", "config", "metric", "selection", "evaluation_points",
               "device", "created_at", "versions", "git_revision", "data")
 HEADER_KEY = "protocol"

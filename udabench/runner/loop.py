@@ -17,6 +17,7 @@ from udabench.runner.build import build_method
 from udabench.runner import resume
 from udabench.runner.checkpoints import _take_stored_weights
 from udabench.runner.evaluation import Evaluator, main_metric
+from udabench.runner.execution import autocast, to_channels_last, use_channels_last
 from udabench.runner.pictures import SOURCE_MODEL_FILE, Snapshotter, run_pictures
 from udabench.runner.request import PreparedRun, RunRequest
 from udabench.runner.results import RunFailed, RunResult
@@ -85,7 +86,10 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     loaded = time.perf_counter()
 
     method = build_method(prepared, device, num_classes)
-    normalize = Normalizer(prepared.task, device)
+    channels_last = use_channels_last(request.channels_last, device, prepared.backbone_name)
+    if channels_last:
+        to_channels_last(method)
+    normalize = Normalizer(prepared.task, device, channels_last)
     if request.source_checkpoint:
         _take_stored_weights(method.load_source_weights, request.source_checkpoint,
                              f"--source-run {request.source_run[:12]}: its weights do not fit", prepared.method.name)
@@ -176,13 +180,16 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
                 batch.source_x, batch.source_y = draw("source")
             if "target" in phase.inputs:
                 batch.target_x, _ = draw("target")  # target labels never leave the runner
-            logs = method.update(phase.name, step, batch)
+            with autocast(device, request.precision):  # bf16 autocast, or nothing for fp32
+                logs = method.update(phase.name, step, batch)
             for name, value in logs.items():
                 if not isinstance(value, torch.Tensor):
                     raise UdabenchError(
                         f"method '{prepared.method.name}' returned {type(value).__name__} for '{name}' from "
                         "update(); return detached scalar tensors"
                     )
+                if value.dtype in (torch.bfloat16, torch.float16):  # a loss computed in autocast: sum in fp32
+                    value = value.float()
                 sums[name] = sums.get(name, 0.0) + value.detach()
                 counts[name] = counts.get(name, 0) + 1
             count += 1
@@ -208,7 +215,8 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
             bar.update(1)
             if last_phase and step + 1 in eval_steps:
                 evaluating = time.perf_counter()
-                evaluator(phase.name, step + 1)
+                with autocast(device, request.precision):
+                    evaluator(phase.name, step + 1)
                 eval_time += time.perf_counter() - evaluating
             if resume_path is not None and (step + 1 == steps
                                             or time.perf_counter() - last_checkpoint >= request.checkpoint_every):
@@ -231,6 +239,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         "evaluations": evaluator.points,
         "selection": selections(evaluator.points, main_metric(prepared.task)),
         "data": data_details,
+        "channels_last": channels_last,
     }
     if dense:
         result.details["per_class_iou"] = evaluator.per_class_iou()

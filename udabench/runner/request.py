@@ -17,6 +17,7 @@ from udabench.data.loading import DataSource, resolve_source
 from udabench.code import code_identity
 from udabench.errors import UdabenchError
 from udabench.plugins import Registry
+from udabench.runner.execution import CHANNELS_LAST, PRECISIONS
 from udabench.specs import BackboneSpec, MethodSpec, TaskSpec
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -48,6 +49,8 @@ class RunRequest:
     # Seconds between resume checkpoints (0: after every step); phase ends always checkpoint. Not in the key.
     checkpoint_every: float = 300.0
     generator_checkpoint: str | None = None  # the checkpoint of --set generator_from=RUN (jobs.resolve_stored_runs)
+    precision: str = "fp32"  # fp32, or bf16 autocast around updates and evaluation (in the key when not fp32)
+    channels_last: str = "auto"  # auto, on, off: convolutions' memory format (execution.py; not in the key)
 
 
 @dataclass
@@ -102,6 +105,11 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         raise UdabenchError(f"--threads must be positive (got {request.threads})")
     if request.device not in DEVICES:
         raise UdabenchError(f"--device must be one of {', '.join(DEVICES)} (got '{request.device}')")
+    if request.precision not in PRECISIONS:
+        raise UdabenchError(f"--precision must be one of {', '.join(PRECISIONS)} (got '{request.precision}')")
+    if request.channels_last not in CHANNELS_LAST:
+        raise UdabenchError(f"--channels-last must be one of {', '.join(CHANNELS_LAST)} "
+                            f"(got '{request.channels_last}')")
     backbone_name = request.backbone or task.backbone
     backbone = registry.get("backbones", backbone_name)
     augment_module.check(task)
@@ -153,6 +161,8 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
         config["source_run"] = request.source_run
     if request.resolution is not None:
         config["resolution"] = list(request.resolution)
+    if request.precision != PRECISIONS[0]:  # fp32 runs keep the keys they had before this option existed
+        config["precision"] = request.precision
     key = run_key(method.name, task.name, request.seed, config)
     return PreparedRun(method, task, backbone, backbone_name, values, sources, config, key)
 

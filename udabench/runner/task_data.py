@@ -53,10 +53,12 @@ class Normalizer:
     random crop (the :class:`~udabench.data.augment.Augmenter` has already cropped them otherwise).
     """
 
-    def __init__(self, task: TaskSpec, device):
+    def __init__(self, task: TaskSpec, device, channels_last: bool = False):
         import torch
 
         self.size = task.resolution
+        # Batches in channels-last order, for a network converted to it (runner/execution.py).
+        self.memory_format = torch.channels_last if channels_last else None
         channels = task.channels
         mean = task.mean if len(task.mean) == channels else task.mean[:1] * channels
         std = task.std if len(task.std) == channels else task.std[:1] * channels
@@ -64,7 +66,10 @@ class Normalizer:
         self.shift = (torch.tensor(mean, device=device) / torch.tensor(std, device=device)).view(1, -1, 1, 1)
 
     def __call__(self, images):
-        return augment_module.center_crop(images, self.size).float() * self.scale - self.shift
+        normalized = augment_module.center_crop(images, self.size).float() * self.scale - self.shift
+        if self.memory_format is not None and normalized.dim() == 4:
+            normalized = normalized.contiguous(memory_format=self.memory_format)
+        return normalized
 
 
 def load_task_data(prepared: PreparedRun, registry: Registry, device, progress: bool):
