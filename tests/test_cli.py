@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from datagen import REPO, make_hub_folder, run_cli, write_parquet_split
+from udabench.cli import main
 
 IMPORT_CHECK = """
 import sys
@@ -53,6 +54,23 @@ def test_list_tasks_verbose_shows_reported_numbers():
 
 
 @pytest.fixture
+def cli(capfd):
+    """``udabench ARGS`` in this process: main's return value and what reached file descriptors 1 and 2.
+
+    For runs whose point is what they train, store and print, not how a process starts or exits;
+    one run below and every bad-input check stay subprocesses (``run_cli``).
+    """
+
+    def call(*args) -> subprocess.CompletedProcess:
+        capfd.readouterr()  # output of earlier steps is not this call's
+        code = main([str(arg) for arg in args])
+        captured = capfd.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+    return call
+
+
+@pytest.fixture
 def data_args(tiny_digits):
     return ["--data", f"mnist={tiny_digits['mnist']}", "--data", f"usps={tiny_digits['usps']}"]
 
@@ -70,7 +88,7 @@ def stored_rows(store_path):
         return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
 
-def test_run_json_is_one_object_and_progress_stays_on_stderr(data_args, store_path):
+def test_run_json_is_one_object_and_progress_stays_on_stderr(data_args, store_path, cli):
     process = run_cli(*run_args(data_args, store_path, "--json"))
     assert process.returncode == 0, process.stderr
     record = json.loads(process.stdout)  # exactly one JSON document: extra output would fail here
@@ -82,20 +100,20 @@ def test_run_json_is_one_object_and_progress_stays_on_stderr(data_args, store_pa
     assert "dann mnist-usps" in process.stderr and "step" in process.stderr  # the progress bar
     assert record["versions"]["torch"] and record["device"] == "cpu"
 
-    again = run_cli(*run_args(data_args, store_path, "--json"))
+    again = cli(*run_args(data_args, store_path, "--json"))
     assert again.returncode == 0 and json.loads(again.stdout)["run_id"] == record["run_id"]
     assert "already stored" in again.stderr
     assert stored_rows(store_path) == 1
 
-    listing = run_cli("results", "--store", store_path, "--method", "dann")
+    listing = cli("results", "--store", store_path, "--method", "dann")
     assert record["run_id"] in listing.stdout
-    assert record["run_id"] not in run_cli("results", "--store", store_path, "--method", "source-only").stdout
-    shown = json.loads(run_cli("results", "--store", store_path, "--show", record["run_id"][:6]).stdout)
+    assert record["run_id"] not in cli("results", "--store", store_path, "--method", "source-only").stdout
+    shown = json.loads(cli("results", "--store", store_path, "--show", record["run_id"][:6]).stdout)
     assert shown["key"] == record["key"] and shown["artifacts"].endswith(record["run_id"])
 
 
-def test_run_summary_without_json(data_args, store_path):
-    process = run_cli(*run_args(data_args, store_path, "--no-progress"))
+def test_run_summary_without_json(data_args, store_path, cli):
+    process = cli(*run_args(data_args, store_path, "--no-progress"))
     assert process.returncode == 0, process.stderr
     assert "target test: accuracy" in process.stdout and "source test: accuracy" in process.stdout
     assert process.stderr == ""
@@ -184,9 +202,9 @@ def test_results_show_unknown_run(store_path):
     assert process.returncode == 2 and "no stored run 'deadbeef'" in process.stderr
 
 
-def test_source_run_from_the_store(data_args, store_path):
-    source = run_cli("run", "--method", "source-only", "--task", "mnist-usps", *data_args, "--device", "cpu",
-                     "--steps", "2", "--batch-size", "8", "--store", store_path, "--json", "--no-progress")
+def test_source_run_from_the_store(data_args, store_path, cli):
+    source = cli("run", "--method", "source-only", "--task", "mnist-usps", *data_args, "--device", "cpu",
+                 "--steps", "2", "--batch-size", "8", "--store", store_path, "--json", "--no-progress")
     source_id = json.loads(source.stdout)["run_id"]
     unknown = run_cli("run", "--method", "shot", "--task", "mnist-usps", "--source-run", "0123abc",
                       "--store", store_path)
@@ -194,9 +212,9 @@ def test_source_run_from_the_store(data_args, store_path):
     wrong_task = run_cli("run", "--method", "shot", "--task", "usps-mnist", "--source-run", source_id,
                          "--store", store_path)
     assert wrong_task.returncode == 2 and "was trained on task 'mnist-usps'" in wrong_task.stderr
-    adapted = run_cli("run", "--method", "shot", "--task", "mnist-usps", *data_args, "--device", "cpu", "--steps",
-                      "2", "--batch-size", "8", "--store", store_path, "--source-run", source_id, "--json",
-                      "--no-progress", "--set", "bottleneck_bn=false")
+    adapted = cli("run", "--method", "shot", "--task", "mnist-usps", *data_args, "--device", "cpu", "--steps",
+                  "2", "--batch-size", "8", "--store", store_path, "--source-run", source_id, "--json",
+                  "--no-progress", "--set", "bottleneck_bn=false")
     assert adapted.returncode == 0, adapted.stderr
     record = json.loads(adapted.stdout)
     assert record["config"]["phase_steps"] == {"adapt": 2}
@@ -223,10 +241,10 @@ def test_more_bad_input_is_one_line_exit_2_and_nothing_stored(tmp_path, tiny_dig
     assert not typo.exists() and not typo.parent.exists()
 
 
-def test_sweep_dry_run_json_is_one_object_per_planned_run(tiny_digits, store_path):
-    process = run_cli("sweep", "--method", "dann,source-only", "--task", "mnist-usps", "--seeds", "0,1",
-                      "--data", f"mnist={tiny_digits['mnist']}", "--data", f"usps={tiny_digits['usps']}",
-                      "--store", store_path, "--dry-run", "--json")
+def test_sweep_dry_run_json_is_one_object_per_planned_run(tiny_digits, store_path, cli):
+    process = cli("sweep", "--method", "dann,source-only", "--task", "mnist-usps", "--seeds", "0,1",
+                  "--data", f"mnist={tiny_digits['mnist']}", "--data", f"usps={tiny_digits['usps']}",
+                  "--store", store_path, "--dry-run", "--json")
     assert process.returncode == 0, process.stderr
     rows = [json.loads(line) for line in process.stdout.splitlines()]
     assert len(rows) == 4 and {row["status"] for row in rows} == {"pending"}
@@ -234,28 +252,29 @@ def test_sweep_dry_run_json_is_one_object_per_planned_run(tiny_digits, store_pat
                                                               ("source-only", 1)}
 
 
-def test_a_source_free_method_refuses_a_source_model_that_saw_target_data(data_args, store_path):
+def test_a_source_free_method_refuses_a_source_model_that_saw_target_data(data_args, store_path, cli):
     common = [*data_args, "--device", "cpu", "--steps", "2", "--batch-size", "8", "--store", store_path, "--json",
               "--no-progress"]
-    dann = json.loads(run_cli("run", "--method", "dann", "--task", "mnist-usps", *common).stdout)["run_id"]
+    dann = json.loads(cli("run", "--method", "dann", "--task", "mnist-usps", *common).stdout)["run_id"]
     refused = run_cli("run", "--method", "shot", "--task", "mnist-usps", "--source-run", dann, *common)
     lines = refused.stderr.strip().splitlines()
     assert refused.returncode == 2 and len(lines) == 1, refused.stderr
     assert "'shot' is source-free" in lines[0] and "trained on target images in phase 'train'" in lines[0]
     assert stored_rows(store_path) == 1
     # A UDA method may start from it: the rule is about source-free results only.
-    allowed = run_cli("run", "--method", "adda", "--task", "mnist-usps", "--source-run", dann, *common)
+    allowed = cli("run", "--method", "adda", "--task", "mnist-usps", "--source-run", dann, *common)
     assert allowed.returncode == 0, allowed.stderr
 
 
-def test_a_source_free_run_from_a_stored_source_model_needs_no_source_data(data_args, store_path, tiny_digits):
+def test_a_source_free_run_from_a_stored_source_model_needs_no_source_data(data_args, store_path, tiny_digits,
+                                                                           cli):
     common = ["--device", "cpu", "--steps", "3", "--batch-size", "8", "--store", store_path, "--json", "--no-progress"]
-    source = json.loads(run_cli("run", "--method", "source-only", "--task", "mnist-usps", *data_args,
-                                *common).stdout)["run_id"]
+    source = json.loads(cli("run", "--method", "source-only", "--task", "mnist-usps", *data_args,
+                            *common).stdout)["run_id"]
     for method in ("shot", "3cgan"):
-        process = run_cli("run", "--method", method, "--task", "mnist-usps", "--source-run", source,
-                          "--data", "mnist=/nonexistent/source", "--data", f"usps={tiny_digits['usps']}",
-                          "--set", "bottleneck_bn=false", *common)
+        process = cli("run", "--method", method, "--task", "mnist-usps", "--source-run", source,
+                      "--data", "mnist=/nonexistent/source", "--data", f"usps={tiny_digits['usps']}",
+                      "--set", "bottleneck_bn=false", *common)
         assert process.returncode == 0, process.stderr
         record = json.loads(process.stdout)
         assert "source_accuracy" not in record["metrics"] and "accuracy" in record["metrics"]
@@ -264,15 +283,15 @@ def test_a_source_free_run_from_a_stored_source_model_needs_no_source_data(data_
         assert set(record["config"]["data"]) == {"usps"}
 
 
-def test_a_source_run_of_another_network_is_one_line_saying_how_to_match_it(data_args, store_path):
+def test_a_source_run_of_another_network_is_one_line_saying_how_to_match_it(data_args, store_path, cli):
     common = [*data_args, "--device", "cpu", "--steps", "2", "--batch-size", "8", "--store", store_path, "--json",
               "--no-progress"]
-    plain = json.loads(run_cli("run", "--method", "source-only", "--task", "mnist-usps", *common).stdout)
+    plain = json.loads(cli("run", "--method", "source-only", "--task", "mnist-usps", *common).stdout)
     assert plain["config"]["hparams"]["bottleneck_bn"] is False  # source-only's default
     refused = run_cli("run", "--method", "adabn", "--task", "mnist-usps", "--source-run", plain["run_id"], *common)
     lines = refused.stderr.strip().splitlines()
     assert refused.returncode == 2 and len(lines) == 1
     assert "trained with bottleneck_bn=false" in lines[0] and "add --set bottleneck_bn=false" in lines[0]
-    matched = run_cli("run", "--method", "shot", "--task", "mnist-usps", "--source-run", plain["run_id"],
-                      "--set", "bottleneck_bn=false", *common)
+    matched = cli("run", "--method", "shot", "--task", "mnist-usps", "--source-run", plain["run_id"],
+                  "--set", "bottleneck_bn=false", *common)
     assert matched.returncode == 0, matched.stderr
