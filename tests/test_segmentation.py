@@ -96,8 +96,11 @@ def test_source_only_on_toy_scenes_reports_miou_per_class_and_pictures(tmp_path)
     pictures = sorted((tmp_path / "images").glob("*-segmentation-*.png"))
     assert {p.name.split("-segmentation")[0] for p in pictures} == {"source", "target"}
     grid = Image.open(pictures[-1])
-    # target rows: image | prediction | label, 4 rows of 48x32 with 2 px padding
-    assert grid.size == (3 * (48 + 2) + 2, 4 * (32 + 2) + 2)
+    # target rows: image | prediction | label, 4 rows of 48x32 with 2 px padding, drawn twice their
+    # size, under a title and headers and over the legend (tests/test_segmentation_pictures.py)
+    from udabench.runner.pictures import TITLE_HEIGHT
+
+    assert grid.width == 2 * (3 * (48 + 2) + 2) and grid.height > 2 * TITLE_HEIGHT + 2 * (4 * (32 + 2) + 2)
     pytest.importorskip("matplotlib")
     from dataclasses import asdict
 

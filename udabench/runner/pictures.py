@@ -27,6 +27,8 @@ class SegmentationPictures:
     ``source`` rows: the source image, its translation where the method translates
     (``Method.translate``), the prediction and the label map; ``target`` rows: the target image, the
     prediction and the label map. Label maps are drawn in the task's palette, ignored pixels black.
+    :meth:`draw` writes a header over each column, the phase and step above and, below, a legend of
+    the palette with the class names.
     """
 
     ROWS = 4
@@ -44,6 +46,7 @@ class SegmentationPictures:
             order = torch.randperm(len(split), generator=generator)[:self.ROWS].to(split.images.device)
             self.samples[role] = (split.images[order], split.labels[order])
         self.palette = palette_for(task, splits["target_test"].num_classes)
+        self.class_names = list(task.classes)
 
     def colour(self, label_maps):
         import torch
@@ -66,6 +69,27 @@ class SegmentationPictures:
             columns += [self.colour(self.method.predict(inputs).argmax(1)), self.colour(labels)]
             grids[f"{role}-segmentation"] = (torch.stack(columns, dim=1).flatten(0, 1), len(columns))
         return grids
+
+    def headers(self, role: str, columns: int) -> list[str]:
+        """The names of the columns of ``role``'s picture, as :meth:`grids` lays them out."""
+        middle = ["translated"] if columns == 4 else []
+        return [f"{role} image", *middle, "prediction", "ground truth"]
+
+    def legend(self) -> list[tuple[tuple[int, int, int], str]]:
+        """``(colour, name)`` of each class in the palette, then the colour of ignored pixels."""
+        names = self.class_names or [str(k) for k in range(len(self.palette))]
+        return [(tuple(int(c) for c in colour), name) for colour, name in zip(self.palette.tolist(), names)] + \
+            [((0, 0, 0), "ignored")]
+
+    def draw(self, phase: str, step: int) -> dict[str, Any]:
+        """``{name: PIL image}``: each domain's columns under their headers, the phase and step
+        above, the palette's legend below; called in eval mode without grad."""
+        pictures = {}
+        for name, (images, per_row) in self.grids().items():
+            role = name.split("-")[0]
+            pictures[name] = labelled_columns(images, per_row, self.headers(role, per_row),
+                                              f"{role} test images, phase {phase}, step {step}", self.legend())
+        return pictures
 
     def denormalize(self, images):
         scale = self.normalize.scale.to(images.device)
@@ -254,6 +278,62 @@ LABEL_FONT_SIZE = 13
 LABEL_MARGIN = 12  # pixels around a row's name
 TITLE_HEIGHT = 22
 
+# Pictures of segmentation runs: columns at least this wide (small scenes are enlarged, nearest
+# neighbour, so that a header fits over its column), and per ``COLUMNS_TEXT_WIDTH`` pixels of column
+# one more step of text size, so that headers and legend stay readable over 1024-pixel-wide scenes.
+COLUMN_WIDTH = 96
+COLUMNS_TEXT_WIDTH = 256
+COLUMNS_PADDING = 2  # white pixels between the images
+LEGEND_SWATCH = 12  # side of a class's colour square in the legend (times the text scale)
+LEGEND_GAP = 16  # pixels between two legend entries (times the text scale)
+
+
+def columns_layout(height: int, width: int) -> tuple[int, int]:
+    """``(scale, text_scale)`` of a picture of columns of ``height`` x ``width`` images: the images
+    are enlarged ``scale`` times; the header, title and legend text is ``text_scale`` times
+    ``LABEL_FONT_SIZE``, and their bands ``text_scale`` times ``TITLE_HEIGHT`` high."""
+    scale = max(1, math.ceil(COLUMN_WIDTH / width))
+    return scale, max(1, width * scale // COLUMNS_TEXT_WIDTH)
+
+
+def labelled_columns(images, per_row: int, headers, title: str, legend):
+    """A PIL image of ``images`` (in [0, 1], ``(N, 3, H, W)``), ``per_row`` to a row, under ``title``
+    and one header per column, with a legend below: ``legend`` is ``(rgb colour, name)`` pairs, each
+    drawn as a square of its colour and its name, as many to a line as the picture's width holds."""
+    from PIL import Image, ImageDraw, ImageFont
+    from torchvision.utils import make_grid
+
+    height, width = images.shape[-2:]
+    scale, text = columns_layout(height, width)
+    grid = make_grid(images.float().cpu(), nrow=per_row, padding=COLUMNS_PADDING, pad_value=1.0)
+    array = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    picture = Image.fromarray(array)
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    font = ImageFont.load_default(size=LABEL_FONT_SIZE * text)
+    band, swatch, gap = TITLE_HEIGHT * text, LEGEND_SWATCH * text, LEGEND_GAP * text
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    entry = swatch + 4 * text + max((math.ceil(measure.textlength(name, font=font)) for _, name in legend),
+                                    default=0) + gap
+    canvas_width = max(picture.width, 8 * text + math.ceil(measure.textlength(title, font=font)), entry)
+    per_line = max(1, (canvas_width - 4 * text) // entry)
+    lines = math.ceil(len(legend) / per_line)
+    top = 2 * band  # the title, then the headers
+    canvas = Image.new("RGB", (canvas_width, top + picture.height + lines * band), "white")
+    canvas.paste(picture, (0, top))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4 * text, band // 2), title, fill="black", font=font, anchor="lm")
+    column = (width + COLUMNS_PADDING) * scale
+    for index, header in enumerate(headers):
+        centre = COLUMNS_PADDING * scale + index * column + (width * scale) // 2
+        draw.text((centre, band + band // 2), header, fill="black", font=font, anchor="mm")
+    for index, (colour, name) in enumerate(legend):
+        x = 4 * text + (index % per_line) * entry
+        y = top + picture.height + (index // per_line) * band + band // 2
+        draw.rectangle((x, y - swatch // 2, x + swatch - 1, y - swatch // 2 + swatch - 1), fill=tuple(colour),
+                       outline=(128, 128, 128))
+        draw.text((x + swatch + 4 * text, y), name, fill="black", font=font, anchor="lm")
+    return canvas
+
 
 class Snapshotter:
     """Saves a method's image grids (``Method.snapshot``) as PNG at a few points of each phase, and
@@ -288,7 +368,7 @@ class Snapshotter:
             if points:  # the samples become points in the panel; 2-channel grids make no PNG
                 self.pictures.record(self.folder, phase, step, grids)
                 grids = {}
-            pictures = self.pictures.grids() if self.pictures is not None and not points else {}
+            pictures = self.pictures.draw(phase, step) if self.pictures is not None and not points else {}
         self.method.train()
         if grids or pictures:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -303,9 +383,9 @@ class Snapshotter:
             else:
                 save_image(images, path, nrow=per_row, padding=1)
             self.saved.append(str(path))
-        for name, (images, per_row) in pictures.items():
+        for name, picture in pictures.items():
             path = self.folder / f"{name}-{phase}-{step:06d}.png"
-            save_image(images, path, nrow=per_row, padding=2)
+            picture.save(path)
             self.saved.append(str(path))
 
     def finish(self) -> None:
