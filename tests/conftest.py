@@ -10,9 +10,16 @@ import pytest
 
 # Decoded splits of the tests' generated folders go to a cache of their own, never the user's
 # (subprocesses running the CLI inherit it).
-os.environ["UDABENCH_CACHE"] = tempfile.mkdtemp(prefix="udabench-test-cache-")
+os.environ["UDABENCH_CACHE"] = _CACHE_ROOT = tempfile.mkdtemp(prefix="udabench-test-cache-")
 
 from datagen import make_hub_folder
+
+
+@pytest.fixture(autouse=True)
+def own_data_cache(monkeypatch):
+    """An empty decoded-data cache for each test (and the subprocesses it starts): what one test decoded
+    never shows in another, whatever the order and whichever pytest-xdist worker runs them."""
+    monkeypatch.setenv("UDABENCH_CACHE", tempfile.mkdtemp(dir=_CACHE_ROOT))
 
 
 @pytest.fixture(scope="session")
