@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from datagen import make_office_domain, make_office_root, run_cli, tiny_office_task
+from udabench.cli import main
 from udabench.data.augment import Augmenter, center_crop, random_resized_boxes
 from udabench.data.loading import load_split, resolve_source
 from udabench.errors import UdabenchError
@@ -434,15 +435,18 @@ def test_unknown_pretrained_tags_are_errors():
 # --- the command line ---------------------------------------------------------------------------------------
 
 
-def test_a_short_dann_run_on_generated_office_data_through_the_cli(tmp_path):
+def test_a_short_dann_run_on_generated_office_data_through_the_cli(tmp_path, capfd):
     make_office_root(tmp_path / "data" / "office31", size=(64, 64), per_class=1)
     store = tmp_path / "results.sqlite"
-    result = run_cli("run", "--method", "dann", "--task", "office31-a-w", "--backbone", TINY,
-                     "--set", "weights=none", "--data-root", tmp_path / "data", "--steps", "2", "--batch-size", "4",
-                     "--device", "cpu", "--threads", "1", "--eval-points", "1", "--store", store, "--json",
-                     "--no-progress")
-    assert result.returncode == 0, result.stderr
-    run = json.loads(result.stdout)
+    capfd.readouterr()
+    # main in this process: what the run trains and prints is the point, not an interpreter's start
+    code = main(["run", "--method", "dann", "--task", "office31-a-w", "--backbone", TINY,
+                 "--set", "weights=none", "--data-root", str(tmp_path / "data"), "--steps", "2", "--batch-size", "4",
+                 "--device", "cpu", "--threads", "1", "--eval-points", "1", "--store", str(store), "--json",
+                 "--no-progress"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    run = json.loads(out)
     assert run["status"] == "ok" and run["task"] == "office31-a-w"
     assert run["config"]["hparams"]["backbone_lr_mult"] == 0.1 and run["config"]["hparams"]["dropout"] == 0.0
     assert run["config"]["backbone"] == TINY

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from datagen import REPO, run_cli
+from datagen import REPO
 from udabench.cli import main
 from udabench.errors import UdabenchError
 from udabench.executors import schedule
@@ -218,7 +218,7 @@ def test_ray_executor_without_ray_names_the_extra(tiny_digits, store_path, capsy
     assert code == 2 and "pip install 'udabench[ray]'" in err
 
 
-def test_kill_a_sweep_and_resume_it(tiny_digits, tmp_path):
+def test_kill_a_sweep_and_resume_it(tiny_digits, tmp_path, capfd):
     """SIGKILL the whole sweep (workers included) once some runs are stored, then run it again."""
     store_path = tmp_path / "store" / "results.sqlite"
     args = ["sweep", "--method", "source-only", "--task", "mnist-usps", "--seeds", "0-3", "--steps", "60",
@@ -246,7 +246,14 @@ def test_kill_a_sweep_and_resume_it(tiny_digits, tmp_path):
     assert 1 <= len(before) < 4, f"the sweep should be killed part-way, it had stored {len(before)} runs"
     assert all(status == "ok" for _, status, _ in before)  # nothing half-written
 
-    resumed = run_cli(*args, timeout=600)
+    # The kill is the process-level part; resuming is the same command again, run here without a new
+    # interpreter (its workers are still spawned processes), capturing file descriptors 1 and 2.
+    def again_in_process():
+        capfd.readouterr()
+        code = main([str(arg) for arg in args])
+        return subprocess.CompletedProcess(args, code, *capfd.readouterr())
+
+    resumed = again_in_process()
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(before)} already stored" in resumed.stderr and f"{4 - len(before)} to run" in resumed.stderr
     after = rows()
@@ -254,7 +261,7 @@ def test_kill_a_sweep_and_resume_it(tiny_digits, tmp_path):
     assert set(before) <= set(after)  # the runs finished before the kill were not run again
     folders = {p.name for p in (store_path.parent / "runs").iterdir()}
     assert folders == {run_id for run_id, _, _ in after}  # no half-written artifact folder left over
-    again = run_cli(*args)
+    again = again_in_process()
     assert again.returncode == 0 and "4 already stored" in again.stderr and "0 to run" in again.stderr
 
 
