@@ -12,6 +12,14 @@ import pytest
 # (subprocesses running the CLI inherit it).
 os.environ["UDABENCH_CACHE"] = _CACHE_ROOT = tempfile.mkdtemp(prefix="udabench-test-cache-")
 
+# Under pytest-xdist (-n auto) each worker gets its share of the cores for torch's threads, and so do
+# the CLI subprocesses it starts: N workers each running as many threads as there are cores would wait
+# on each other. Set before torch is imported; an OMP_NUM_THREADS given by the caller wins.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // _WORKERS)))
+
 from datagen import make_hub_folder
 
 

@@ -17,6 +17,9 @@ from test_entry_points import Environment, _require_installed_udabench, table, w
 
 from udabench.plugins import DISABLE_VARIABLE
 
+# Its tests share module-scoped environments: under pytest-xdist they run on one worker, which builds them once.
+pytestmark = pytest.mark.xdist_group("dataset-plugin-environments")
+
 EXAMPLE = REPO / "examples" / "udabench-example-meter"
 EXAMPLE_DIST = "udabench-example-meter"
 

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+# Its tests share one module-scoped environment: under pytest-xdist they run on one worker, which builds it once.
+pytestmark = pytest.mark.xdist_group("entry-points-environment")
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "udabench-example"
 
