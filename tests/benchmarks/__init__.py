@@ -1,1 +1,1 @@
-"""Speed benchmarks (pytest-benchmark); run with --benchmark-enable to time them."""
+"""Speed benchmarks (pytest-benchmark); run with -n 0 --benchmark-enable to time them (in one process)."""

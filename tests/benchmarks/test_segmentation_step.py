@@ -17,7 +17,7 @@ each method's rate relative to source-only on the same network. With ``--benchma
 project's default) each case runs one step at 64x32 on the CPU, as a plain test of the same code.
 
     UDABENCH_BENCH_RESOLUTION=512x256 pytest tests/benchmarks/test_segmentation_step.py -q \\
-        --benchmark-enable --benchmark-columns=median,rounds
+        -n 0 --benchmark-enable --benchmark-columns=median,rounds
 """
 
 from __future__ import annotations

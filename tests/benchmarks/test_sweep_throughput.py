@@ -7,7 +7,7 @@ writes all count. ``extra_info["runs_per_s"]`` holds the rate and the session en
 N workers / 1 worker. With ``--benchmark-disable`` (the project's default) each variant runs once
 with short runs, as a plain test of the same path.
 
-    pytest tests/benchmarks/test_sweep_throughput.py -q --benchmark-enable
+    pytest tests/benchmarks/test_sweep_throughput.py -q -n 0 --benchmark-enable
 """
 
 from __future__ import annotations
