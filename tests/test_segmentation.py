@@ -18,6 +18,7 @@ from udabench.data.loading import class_mapping, label_maps_to_protocol
 from udabench.errors import UdabenchError
 from udabench.plugins import load_registry
 from udabench.runner import RunRequest, execute, load_checkpoint, prepare
+from udabench.runner.pictures import columns_layout
 from udabench.specs import IGNORE_LABEL, MetricSpec, TaskSpec
 
 REGISTRY = load_registry(warn=False)
@@ -160,7 +161,9 @@ def test_suit_losses_fall_and_avgw_predicts_with_the_averaged_network(tmp_path):
     assert averaged and not all(torch.equal(v, weights["model." + k[len("averaged."):]]) for k, v in averaged.items())
     assert not any(k.startswith("content_model.") for k in weights)  # the fixed f is not saved
     translated = sorted((tmp_path / "images").glob("source-segmentation-adapt-*.png"))
-    assert translated and Image.open(translated[-1]).size[0] == 4 * (48 + 2) + 2  # + a translated column
+    scale, _ = columns_layout(32, 48)  # toy-scenes' 32x48 scenes, drawn larger so that headers fit
+    # Four columns: image, translated image, prediction, ground truth.
+    assert translated and Image.open(translated[-1]).size[0] == (4 * (48 + 2) + 2) * scale
 
 
 def test_generator_transplant_keeps_the_given_translator(tmp_path):
