@@ -21,6 +21,23 @@ ADAPTATION_PICTURE = "adaptation.png"
 CLASS_ROWS_GRID = "generated"
 
 
+def fixed_test_samples(splits, count: int, seed: int) -> dict[str, tuple[Any, Any]]:
+    """``count`` test images and labels of each domain, drawn at random once from ``seed`` (source
+    first, then target), so that every snapshot of a run shows the same ones; a domain whose test
+    split is absent (a source-free run without source data) is left out."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    samples = {}
+    for role in ("source", "target"):
+        if f"{role}_test" not in splits:
+            continue
+        split = splits[f"{role}_test"]
+        order = torch.randperm(len(split), generator=generator)[:count].to(split.images.device)
+        samples[role] = (split.images[order], split.labels[order])
+    return samples
+
+
 class SegmentationPictures:
     """Side-by-side pictures of a segmentation run, on a few fixed test images of each domain.
 
@@ -34,17 +51,8 @@ class SegmentationPictures:
     ROWS = 4
 
     def __init__(self, method, splits, normalize, task: TaskSpec, seed: int):
-        import torch
-
         self.method, self.normalize, self.task = method, normalize, task
-        generator = torch.Generator().manual_seed(seed)
-        self.samples = {}
-        for role in ("source", "target"):
-            if f"{role}_test" not in splits:  # a source-free run without source data
-                continue
-            split = splits[f"{role}_test"]
-            order = torch.randperm(len(split), generator=generator)[:self.ROWS].to(split.images.device)
-            self.samples[role] = (split.images[order], split.labels[order])
+        self.samples = fixed_test_samples(splits, self.ROWS, seed)
         self.palette = palette_for(task, splits["target_test"].num_classes)
         self.class_names = list(task.classes)
 
@@ -139,15 +147,8 @@ class PointPictures:
 
         self.method, self.normalize, self.task, self.title = method, normalize, task, title
         self.class_names = list(class_names)
-        generator = torch.Generator().manual_seed(seed)
-        self.shown = {}
-        for role in ("source", "target"):
-            if f"{role}_test" not in splits:  # a source-free run without source data
-                continue
-            split = splits[f"{role}_test"]
-            order = torch.randperm(len(split), generator=generator)[:self.SHOWN].to(split.images.device)
-            points = points_of(normalize(split.images[order])).cpu()
-            self.shown[role] = (points.numpy(), split.labels[order].cpu().numpy())
+        self.shown = {role: (points_of(normalize(images)).cpu().numpy(), labels.cpu().numpy())
+                      for role, (images, labels) in fixed_test_samples(splits, self.SHOWN, seed).items()}
         target = splits["target_test"]
         self.target = (target.images, target.labels)
         axis = torch.linspace(-self.LIMIT, self.LIMIT, self.GRID)
