@@ -62,9 +62,9 @@ udabench's choices:
   the class they were generated for, averaged exponentially with ``semantic_average_decay`` (0.98,
   about the last 50 steps); a fraction, not a loss, so that one gate means the same for 2 classes
   and for 43. Before that, G's samples carry no class, and training C to tell them apart by their
-  sampled labels taught it to answer near-uniformly on them: in a usps-mnist run (lambda_s 0.1, no gate) C's loss on generated samples
-  settled at 2.2-2.3 nats (ln 10 = 2.30), G's semantic loss with it, G never became
-  class-conditional, and target accuracy fell from 80.5 % to 67.2 %. The semantic loss of CyCADA's
+  sampled labels taught it to answer near-uniformly on them: in a usps-mnist run (lambda_s 0.1,
+  no gate) C's loss on generated samples settled at 2.2-2.3 nats (ln 10 = 2.30), G's semantic loss
+  with it, G never became class-conditional, and target accuracy fell from 80.5 % to 67.2 %. The semantic loss of CyCADA's
   official code is gated the same way (off while its classifier's loss is above 1). The weight and
   clustering terms train C from the end of the warm-up whether the gate is open or not;
 - the generator's adversarial loss is the non-saturating -log D(G(y, z)) unless
@@ -299,17 +299,23 @@ class ThreeCGAN(Method):
         """Whether C learns from generated samples: the averaged fraction of G's samples that C labels
         with their class is at least ``generated_gate``, and the averaged fraction that D takes for
         target images at least ``realism_gate`` (a gate of 0 or less always lets them through)."""
+        return bool(self._gate())
+
+    def _gate(self) -> torch.Tensor:
+        """The gate as a 0-dim tensor (1.0 open, 0.0 shut), computed on the device without a host sync."""
         recognised, realistic = self.hparams["generated_gate"], self.hparams["realism_gate"]
-        return ((recognised <= 0 or bool(self.semantic_average >= recognised))
-                and (realistic <= 0 or bool(self.fooled_average >= realistic)))
+        gate = torch.ones((), device=self.semantic_average.device)
+        if recognised > 0:
+            gate = gate * (self.semantic_average >= recognised)
+        if realistic > 0:
+            gate = gate * (self.fooled_average >= realistic)
+        return gate
 
     def _track(self, average: torch.Tensor, fraction: torch.Tensor) -> None:
         decay = self.hparams["semantic_average_decay"]
         value = fraction.detach().to(average.dtype)
-        if average < 0:  # the first step of the phase
-            average.copy_(value)
-        else:
-            average.mul_(decay).add_((1 - decay) * value)
+        # Negative before the first step of the phase: start at the first value.
+        average.copy_(torch.where(average < 0, value, decay * average + (1 - decay) * value))
 
     def classifier_loss(self, generated: torch.Tensor, labels: torch.Tensor, target: torch.Tensor,
                         use_generated: bool = True):
@@ -337,11 +343,11 @@ class ThreeCGAN(Method):
                                   clean_logits=target_logits)
             clustering = clustering + smoothness
             logs["vat_kl"] = smoothness.detach()
-        loss = hp["lambda_w"] * weight_loss + hp["lambda_clu"] * clustering
-        if use_generated:
-            loss = loss + hp["lambda_g"] * generated_loss
+        # use_generated may be the gate's 0-dim tensor: multiplying keeps the step free of a host sync.
+        loss = (hp["lambda_w"] * weight_loss + hp["lambda_clu"] * clustering
+                + hp["lambda_g"] * generated_loss * use_generated)
         logs["classifier_loss"] = loss.detach()
-        logs["generated_gate_open"] = torch.tensor(float(use_generated))
+        logs["generated_gate_open"] = torch.as_tensor(use_generated, dtype=loss.dtype, device=loss.device).detach()
         return loss, logs
 
     def _adapt_step(self, step: int, target: torch.Tensor):
@@ -377,7 +383,7 @@ class ThreeCGAN(Method):
             with torch.no_grad():
                 generated = self.generator(labels, self.sample_noise(n))
             classifier_loss, classifier_logs = self.classifier_loss(generated, labels, target,
-                                                                    use_generated=self.generated_gate_open())
+                                                                    use_generated=self._gate())
             self.classifier_optimizer.zero_grad(set_to_none=True)
             classifier_loss.backward()
             self.classifier_optimizer.step()
