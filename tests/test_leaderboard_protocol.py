@@ -51,7 +51,7 @@ def point(accuracy, entropy=1.0, snd=1.0, source=0.5, step=100):
 
 
 def save_job(store, registry, job, accuracy=None, *, evaluations=None, git=CLEAN, data=FULL, config_change=None,
-             created="2026-11-27T10:00:00Z"):
+             created="2026-11-27T10:00:00Z", artifacts=None):
     """Store ``job`` as a sweep would (its key and configuration), with made-up evaluation points."""
     config = prepare(registry, job.request).config
     key = job.key
@@ -67,7 +67,8 @@ def save_job(store, registry, job, accuracy=None, *, evaluations=None, git=CLEAN
         timings={"total_s": 1.0}, history=[], device="cpu",
         details={"evaluations": evaluations, "selection": selections(evaluations),
                  "data": {name: data[name] for name in (task.source, task.target)}})
-    store.save(result, {"udabench": "0.1.0", "torch": "2.14.1", "python": "3.11.7"}, git, None)
+    store.save(result, {"udabench": "0.1.0", "torch": "2.14.1", "python": "3.11.7"}, git,
+               str(artifacts) if artifacts else None)
     with sqlite3.connect(store.path) as connection:
         connection.execute("UPDATE runs SET created_at = ? WHERE run_id = ?", (created, key[:12]))
     return key[:12]
@@ -392,3 +393,52 @@ def test_publish_refuses_runs_of_a_modified_checkout_unless_allowed(tmp_path, ti
     assert cli(capsys, *args, "--allow-dirty")[0] == 0
     text = (tmp_path / "out" / "digits.md").read_text(encoding="utf-8")
     assert "--allow-dirty --from-export" in text and "fedcba9-dirty (1 run)" in text
+
+
+def test_a_published_page_shows_the_final_pictures_of_one_run_per_method_and_task(tmp_path, tiny_digits, registry,
+                                                                                capsys):
+    from PIL import Image
+
+    store = Store(tmp_path / "runs.sqlite")
+    protocol = sweep_file(tmp_path / "tiny.toml", tiny_digits, tasks=("mnist-usps", "usps-mnist"))
+    colours = {}
+    for job in jobs_of(protocol, registry):
+        folder = tmp_path / "artifacts" / f"{job.request.task}-{job.request.seed}"
+        images = folder / "images"
+        images.mkdir(parents=True)
+        for index, (name, step) in enumerate([("generated", 100), ("generated", 300), ("translations", 200),
+                                              ("generated", 20)]):  # the highest step is the last, not the newest file
+            colour = (job.request.seed * 60, index * 50, 7)
+            Image.new("RGB", (4, 4), colour).save(images / f"{name}-train-{step:06d}.png")
+            colours[(job.request.task, job.request.seed, name, step)] = colour
+        (images / "notes.txt").write_text("not a picture")
+        save_job(store, registry, job, 0.8 + job.request.seed / 100, artifacts=folder)
+
+    out = tmp_path / "page"
+    assert cli(capsys, "publish", "--suite", "digits", "--store", store.path, "--protocol", protocol,
+               "--out", out)[0] == 0
+    pictures = sorted(p.name for p in (out / "digits-pictures").iterdir())
+    assert pictures == ["dann-mnist-usps-generated.png", "dann-mnist-usps-translations.png",
+                        "dann-usps-mnist-generated.png", "dann-usps-mnist-translations.png"]
+    # the seed-0 run's last picture of each name
+    assert Image.open(out / "digits-pictures" / "dann-usps-mnist-generated.png").getpixel((0, 0)) == \
+        colours[("usps-mnist", 0, "generated", 300)]
+    assert Image.open(out / "digits-pictures" / "dann-mnist-usps-translations.png").getpixel((0, 0)) == \
+        colours[("mnist-usps", 0, "translations", 200)]
+    page = (out / "digits.md").read_text(encoding="utf-8")
+    seed0 = [job for job in jobs_of(protocol, registry) if job.request.seed == 0 and job.request.task == "usps-mnist"]
+    caption = f"dann on usps-mnist, seed 0 (run {seed0[0].key[:12]}): generated, phase train, step 300"
+    assert f"![{caption}](digits-pictures/dann-usps-mnist-generated.png)" in page
+    assert page.index("What the runs drew at their end") < page.index("The papers' tables")
+    assert str(tmp_path) not in page and str(tmp_path) not in (out / "digits-runs.jsonl").read_text(encoding="utf-8")
+
+    # from the export alone, without the pictures: a warning, and a page without them
+    bare = tmp_path / "bare"
+    code, _, err = cli(capsys, "publish", "--suite", "digits", "--from-export", out / "digits-runs.jsonl",
+                       "--out", bare)
+    assert code == 0 and "4 picture(s) that digits-runs.jsonl lists are not in" in err
+    assert "What the runs drew" not in (bare / "digits.md").read_text(encoding="utf-8")
+    # in the page's own folder: the same page again
+    before = (out / "digits.md").read_bytes()
+    assert cli(capsys, "publish", "--suite", "digits", "--from-export", out / "digits-runs.jsonl", "--out", out)[0] == 0
+    assert (out / "digits.md").read_bytes() == before

@@ -264,9 +264,11 @@ def _add_leaderboard_parsers(commands) -> None:
             name,
             help="write a suite's leaderboard page and its runs file" if publish
             else "compare a suite's stored runs with the papers' numbers",
-            description="Write DIR/SUITE.md (the leaderboard of one protocol, its provenance and the papers' "
-                        "tables) and DIR/SUITE-runs.jsonl (the runs behind it, from which the page can be written "
-                        "again without the store). Refuses runs of a modified checkout (unless --allow-dirty) and "
+            description="Write DIR/SUITE.md (the leaderboard of one protocol, its provenance, the final "
+                        "pictures of the lowest-seed run of each method and task, and the papers' tables), "
+                        "DIR/SUITE-pictures/ (those pictures, copied from the runs' folders) and "
+                        "DIR/SUITE-runs.jsonl (the runs behind it, from which the page can be written again "
+                        "without the store). Refuses runs of a modified checkout (unless --allow-dirty) and "
                         "runs of more than one code identity per method." if publish
             else "Print a suite's leaderboard: the papers' rows in paper order and, under each, the reproduced "
                  "rows with the mean ± std over seeds, an Avg column and the paper's number (with the difference "

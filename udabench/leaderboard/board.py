@@ -167,6 +167,7 @@ class Board:
     avg_tasks: list[str] = field(default_factory=list)
     grid_choices: list[GridChoice] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)  # the entries behind the page (a protocol's: its runs)
+    pictures: list[dict[str, str]] = field(default_factory=list)  # a published page's: {"file", "caption"}
 
 
 def _selected(entries, rule_name):

@@ -15,7 +15,8 @@ from udabench.selection import DEFAULT_RULE, get_rule
 
 
 def _load(args, registry, suite):
-    """(the entries of the store or the export, the protocol of ``--protocol`` or of the export's header)."""
+    """(the entries of the store or the export, the protocol of ``--protocol`` or of the export's header,
+    the export's header or None)."""
     from udabench.leaderboard.protocol import Protocol, load_protocol
 
     if args.store and args.from_export:
@@ -26,10 +27,10 @@ def _load(args, registry, suite):
     else:
         entries = entries_from_store(args.store, suite)
     if getattr(args, "protocol", None):
-        return entries, load_protocol(args.protocol, registry, suite)
+        return entries, load_protocol(args.protocol, registry, suite), header
     if header is not None:
-        return entries, Protocol.from_header(header, str(args.from_export))
-    return entries, None
+        return entries, Protocol.from_header(header, str(args.from_export)), header
+    return entries, None, header
 
 
 def _min_seeds(args, default: int) -> int:
@@ -42,11 +43,16 @@ def _min_seeds(args, default: int) -> int:
 
 
 def _board(args, registry, suite, default_min_seeds: int) -> Board:
+    return _board_and_header(args, registry, suite, default_min_seeds)[0]
+
+
+def _board_and_header(args, registry, suite, default_min_seeds: int) -> tuple[Board, dict | None]:
     rule = get_rule(args.selection or DEFAULT_RULE)
     grid_rule = get_rule(getattr(args, "grid_selection", None) or rule.name)
-    entries, protocol = _load(args, registry, suite)
-    return build(suite, entries, rule.name, registry, protocol=protocol,
-                 min_seeds=_min_seeds(args, default_min_seeds), grid_rule=grid_rule.name)
+    entries, protocol, header = _load(args, registry, suite)
+    board = build(suite, entries, rule.name, registry, protocol=protocol,
+                  min_seeds=_min_seeds(args, default_min_seeds), grid_rule=grid_rule.name)
+    return board, header
 
 
 def command_leaderboard(args) -> int:
@@ -114,6 +120,26 @@ def check_publishable(board: Board, allow_dirty: bool) -> None:
                             "of its code; a page shows one code identity per method")
 
 
+def _page_pictures(args, registry, board: Board, header: dict | None, out: Path) -> list[dict[str, str]]:
+    """The pictures the page shows: copied from the runs' folders in the store, or, from an export,
+    those its header lists that are in the page's folder (a warning names the missing ones)."""
+    import sys
+
+    from udabench.leaderboard.pictures import collect_pictures, present_pictures
+
+    if args.from_export:
+        present, missing = present_pictures((header or {}).get("pictures") or [], out)
+        if missing:
+            print(f"udabench: warning: {len(missing)} picture(s) that {Path(args.from_export).name} lists are not in "
+                  f"{out} ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); the page leaves them out",
+                  file=sys.stderr)
+        return present
+    from udabench.store import Store
+
+    shown = {row.method for row in board.rows if row.kind == "reproduced" and row.method}
+    return collect_pictures(board.runs, shown, Store(args.store, must_exist=True), registry, out, board.suite.name)
+
+
 def command_publish(args) -> int:
     """``udabench publish``: see ``udabench publish --help``."""
     import sys
@@ -124,12 +150,13 @@ def command_publish(args) -> int:
     if not args.suite:
         raise UdabenchError(f"publish needs --suite NAME (known: {', '.join(registry.names('suites'))})")
     suite = get_suite(registry, args.suite)
-    board = _board(args, registry, suite, 3)
+    board, header = _board_and_header(args, registry, suite, 3)
     allow_dirty = bool(getattr(args, "allow_dirty", False))
     check_publishable(board, allow_dirty)
     out = Path(args.out)
     target = out / export_name(suite)
     same_file = bool(args.from_export) and target.exists() and target.resolve() == Path(args.from_export).resolve()
+    board.pictures = _page_pictures(args, registry, board, header, out)
     page, runs = publish(board, board.runs, out, write_export=not same_file, allow_dirty=allow_dirty)
     count = len(board.runs)
     print(f"udabench: wrote {page} and {runs} ({count} run(s))" if not same_file

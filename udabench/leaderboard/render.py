@@ -10,6 +10,7 @@ from udabench.leaderboard.board import Board, Cell
 from udabench.leaderboard.common import (ABSENT, EMPTY, ORACLE_MARK, Segment, _percent, _signed, number,
                                          reported_text)
 from udabench.leaderboard.entries import export_name, export_text
+from udabench.leaderboard.pictures import pictures_section
 from udabench.specs import ReportedTable
 
 # --- rendering helpers ------------------------------------------------------------------------------
@@ -261,8 +262,10 @@ def publication(board: Board, allow_dirty: bool = False) -> str:
              f"tables, which follow for reference. The runs behind it are listed in `{export_name(suite)}`; "
              f"`{regenerate_command(board, allow_dirty)}`, "
              f"run in this folder, writes this page again from that file.")
-    parts = [f"# {suite.title}: the `{suite.name}` leaderboard\n", intro + "\n", render_board(board, "markdown", 2),
-             "## The papers' tables\n", render_reported(suite.tables, "markdown", 3)]
+    parts = [f"# {suite.title}: the `{suite.name}` leaderboard\n", intro + "\n", render_board(board, "markdown", 2)]
+    if board.pictures:
+        parts.append(pictures_section(board.pictures, 2))
+    parts += ["## The papers' tables\n", render_reported(suite.tables, "markdown", 3)]
     return "\n".join(parts)
 
 
@@ -272,6 +275,8 @@ def publish(board: Board, entries: Sequence[dict[str, Any]], out_dir: str | Path
     the runs file starts with the board's protocol as its header line."""
     out = Path(out_dir)
     header = board.protocol.header() if board.protocol is not None else None
+    if header is not None and board.pictures:
+        header["pictures"] = list(board.pictures)
     try:
         out.mkdir(parents=True, exist_ok=True)
         page = out / f"{board.suite.name}.md"
