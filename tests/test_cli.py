@@ -116,7 +116,16 @@ def test_run_summary_without_json(data_args, store_path, cli):
     process = cli(*run_args(data_args, store_path, "--no-progress"))
     assert process.returncode == 0, process.stderr
     assert "target test: accuracy" in process.stdout and "source test: accuracy" in process.stdout
+    assert ", seed 0, 3 steps, batch 8, backbone dann-digits, cpu" in process.stdout.splitlines()[0]
     assert process.stderr == ""
+
+
+def test_run_summary_names_each_phases_own_steps(data_args, store_path, cli):
+    process = cli("run", "--method", "adabn", "--task", "mnist-usps", *data_args, "--device", "cpu",
+                  "--batch-size", "8", "--store", store_path, "--set", "source_steps=3", "--set", "adapt_steps=2",
+                  "--no-progress")
+    assert process.returncode == 0, process.stderr
+    assert ", seed 0, source 3 + adapt 2, batch 8, backbone" in process.stdout.splitlines()[0]
 
 
 def test_diverging_run_is_stored_as_failed(data_args, store_path):

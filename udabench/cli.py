@@ -399,18 +399,23 @@ def cmd_run(args) -> int:
     if not ran:
         print(f"udabench: run {prepared.run_id} is already stored; showing it (--rerun trains again)",
               file=sys.stderr)
-    _print_run(record, args.json, store)
+    _print_run(record, args.json, store, prepared.method)
     return 0
 
 
-def _print_run(record: dict, as_json: bool, store) -> None:
+def _print_run(record: dict, as_json: bool, store, method_spec=None) -> None:
+    from udabench.leaderboard.board import budget_of
+
     if as_json:
         print(json.dumps({**record, "store": str(store.path)}, sort_keys=True))
         return
     metrics, timings, config = record["metrics"], record["timings"], record["config"]
-    print(f"run {record['run_id']}: {record['method']} on {record['task']}, seed {record['seed']}, "
-          f"{config['steps']} steps, batch {config['batch_size']}, backbone {config['backbone']}, {record['device']}"
-          + (f", {config['precision']}" if config.get("precision", "fp32") != "fp32" else ""))
+    # Several phases: each one's own step count (e.g. "source 3000 + adapt 1500"); then batch size, precision.
+    budget = (budget_of(config, method_spec) if len(config.get("phase_steps") or {}) > 1 else
+              f"{config['steps']} steps, batch {config['batch_size']}"
+              + (f", {config['precision']}" if config.get("precision", "fp32") != "fp32" else ""))
+    print(f"run {record['run_id']}: {record['method']} on {record['task']}, seed {record['seed']}, {budget}, "
+          f"backbone {config['backbone']}, {record['device']}")
     if record["status"] != "ok":
         print(f"  status: {record['status']}: {record['error']}")
         return
