@@ -442,3 +442,17 @@ def test_a_published_page_shows_the_final_pictures_of_one_run_per_method_and_tas
     before = (out / "digits.md").read_bytes()
     assert cli(capsys, "publish", "--suite", "digits", "--from-export", out / "digits-runs.jsonl", "--out", out)[0] == 0
     assert (out / "digits.md").read_bytes() == before
+
+
+def test_plot_suite_under_a_protocol_draws_the_protocols_board(two_tasks, tmp_path, monkeypatch, capsys):
+    import udabench.plots
+
+    store, protocol = two_tasks
+    drawn = []
+    monkeypatch.setattr(udabench.plots, "plot_board", lambda board, out: drawn.append(board) or out)
+    assert cli(capsys, "plot", "--suite", "digits", "--store", store.path, "--protocol", protocol,
+               "--out", tmp_path / "p.png")[0] == 0
+    board = drawn[-1]
+    assert board.protocol is not None and board.protocol.name == "tiny" and len(board.runs) == 8
+    code, _, err = cli(capsys, "plot", "--run", "abc", "--protocol", protocol, "--store", store.path)
+    assert code == 2 and "--selection, --protocol and --from-export apply to --suite, not to --run" in err

@@ -324,6 +324,9 @@ def _add_leaderboard_parsers(commands) -> None:
     what.add_argument("--run", metavar="RUN", help="a stored run (id or id prefix)")
     plot.add_argument("--selection", metavar="RULE", help=f"with --suite: model-selection rule ({rules}; default last)")
     plot.add_argument("--from-export", metavar="FILE", help="with --suite: read the runs from a SUITE-runs.jsonl")
+    plot.add_argument("--protocol", metavar="SWEEP.toml",
+                      help="with --suite: only the runs this sweep file plans now, as 'udabench leaderboard "
+                           "--protocol' shows them (an export's header stands for it with --from-export)")
     plot.add_argument("--features", action="store_true",
                       help="with --run: the task model's features before and after adaptation (the model before "
                            "is the run's source phase, its --source-run, or a stored source-only run of the same "
@@ -792,8 +795,8 @@ def cmd_plot(args) -> int:
     from udabench.plots import plot_board, plot_run
 
     if args.run:
-        if args.selection or args.from_export:
-            raise UdabenchError("--selection and --from-export apply to --suite, not to --run")
+        if args.selection or args.from_export or args.protocol:
+            raise UdabenchError("--selection, --protocol and --from-export apply to --suite, not to --run")
         from udabench.store import Store
 
         store = Store(args.store, must_exist=True)
