@@ -151,3 +151,33 @@ def test_clear_frees_the_entries(registry, tmp_path, cache_dir):
     _load(registry, folder)
     assert cache.clear(cache_dir) > 0
     assert cache.entries(cache_dir) == []
+
+
+def test_an_unpinned_hub_copy_is_keyed_by_the_commit_its_branch_points_at(registry, tmp_path, monkeypatch):
+    """A branch (``main``) of a hub copy can move: the decoded entry follows the commit the Hugging Face
+    Hub cache's ``refs`` file names, so new files are decoded again; no network is read."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    spec = registry.get("datasets", "mnist")
+    task = registry.get("tasks", "mnist-usps")
+    source = resolve_source(spec, "hub")
+    assert source.kind == "hub" and not source.pinned
+
+    def key(src):
+        return cache.entry_key(loading._cache_description(spec, src, "train", task), [loading])
+
+    unknown = key(source)
+    refs = tmp_path / "hub" / f"datasets--{spec.hub_id.replace('/', '--')}" / "refs"
+    refs.mkdir(parents=True)
+    (refs / source.revision).write_text("A" * 40 + "\n")
+    assert loading.hub_ref_commit(spec.hub_id, source.revision) == "a" * 40
+    first = key(source)
+    (refs / source.revision).write_text("b" * 40)
+    moved = key(source)
+    assert len({unknown, first, moved}) == 3
+    (refs / source.revision).write_text("not a commit")
+    assert loading.hub_ref_commit(spec.hub_id, source.revision) is None and key(source) == unknown
+    # a pinned revision names its files already: the refs file plays no part
+    pinned = dataclasses.replace(source, revision="c" * 40)
+    before = key(pinned)
+    (refs / source.revision).write_text("d" * 40)
+    assert key(pinned) == before

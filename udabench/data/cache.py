@@ -2,10 +2,11 @@
 
 Decoding is the same work at every run of a task (MNIST's 70,000 PNGs, GTSRB's 24,631 photographs),
 so a split is decoded once and kept as raw uint8 images and labels beside a small JSON record. An
-entry's name hashes everything its bytes depend on: the dataset spec, the data's fingerprint, the
-split, the task's size, channels and classes, and the source of the code that read it. The record
-holds each file's size and SHA-256 and is written last, so an entry that was cut short, altered
-or written by other code fails its check and is rebuilt, never used.
+entry's name hashes everything its bytes depend on: the dataset spec, the data's fingerprint (and,
+for a hub copy on a branch, the commit the branch points at in the hub cache), the split, the
+task's size, channels and classes, and the source of the code that read it. The record holds
+each file's size and SHA-256 and is written last, so an entry that was cut short, altered or
+written by other code fails its check and is rebuilt, never used.
 
 The folder is ``$UDABENCH_CACHE`` (``off`` turns the cache off), else the user cache directory.
 """

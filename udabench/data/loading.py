@@ -224,6 +224,25 @@ def _load_hf_split(spec: DatasetSpec, source: DataSource, split: str):
     return loaded[split]
 
 
+def hub_ref_commit(hub_id: str, revision: str | None) -> str | None:
+    """The commit that branch ``revision`` of hub dataset ``hub_id`` pointed at when the Hugging Face
+    Hub cache last fetched it (``<hub cache>/datasets--OWNER--NAME/refs/REVISION``), or None where
+    that cache has no such file. Reads no network: a decoded split of an unpinned hub copy is keyed
+    by it, so that files the branch moved to are decoded again rather than served from the cache."""
+    if not revision:
+        return None
+    if os.environ.get("HF_HUB_CACHE"):
+        hub_cache = Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    else:
+        hub_cache = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface").expanduser() / "hub"
+    ref = hub_cache / f"datasets--{hub_id.replace('/', '--')}" / "refs" / revision
+    try:
+        commit = ref.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return commit.lower() if is_commit(commit) else None
+
+
 # The commit each hub split was read from in this process (``datasets`` resolves a branch to one).
 _HUB_COMMITS: dict[tuple[str, str], str | None] = {}
 
@@ -449,6 +468,8 @@ def _cache_description(spec: DatasetSpec, source: DataSource, split: str, task: 
     # the cache also sees modification times, so a file rewritten in place is decoded again.
     stamp = _folder_digest(Path(source.location), times=True) if source.kind in ("parquet", "imagefolder",
                                                                                   "archive") else None
+    if source.kind == "hub" and not source.pinned:  # a branch: the commit it points at now decides the bytes
+        stamp = hub_ref_commit(source.location, source.revision)
     return {"spec": dataclasses.asdict(spec), "data": source.fingerprint, "stamp": stamp, "split": split,
             "task_kind": task.kind, "size": list(size_of(_kept_resolution(task))), "channels": task.channels,
             "classes": list(task.classes) if task.kind == "segmentation" else None}
