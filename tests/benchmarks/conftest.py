@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+HERE = Path(__file__).resolve().parent
 
 _STEP_RATES = pytest.StashKey[dict]()
 _SWEEP_RATES = pytest.StashKey[dict]()
 _SEGMENTATION_RATES = pytest.StashKey[dict]()
+
+
+def pytest_collection_modifyitems(config, items):
+    """A plain test run (benchmarking off, as the project's options set it, and this folder not named on
+    the command line) skips the benchmarks: they measure speed, and as tests they would only repeat the
+    training, sweeps and ``udabench bench`` calls that other tests check. Naming the folder runs them
+    once each as plain tests; ``--benchmark-enable`` times them."""
+    enabled = config.getoption("benchmark_enable") or not config.getoption("benchmark_disable")
+    named = any(HERE == path or HERE in path.parents
+                for path in (Path(arg.split("::")[0]).resolve() for arg in config.args))
+    if enabled or named:
+        return
+    skip = pytest.mark.skip(reason="a benchmark: run them with 'pytest tests/benchmarks -n 0 --benchmark-enable'")
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
