@@ -106,12 +106,13 @@ def _run_args(tiny_digits, steps):
             "--no-progress", "--checkpoint-minutes", "0"]
 
 
-def test_kill_9_then_the_same_command_resumes_with_equal_metrics(tiny_digits, tmp_path):
+def test_kill_9_then_the_same_command_resumes_with_equal_metrics(tiny_digits, tmp_path, capfd):
+    from udabench.cli import main
+
     args = _run_args(tiny_digits, 100)
-    whole = _cli(args, tmp_path / "a" / "r.sqlite")
-    out, err = whole.communicate(timeout=600)
-    assert whole.returncode == 0, err
-    expected = json.loads(out)
+    capfd.readouterr()
+    assert main([*args, "--store", str(tmp_path / "a" / "r.sqlite")]) == 0  # the run never stopped, in this process
+    expected = json.loads(capfd.readouterr().out)
 
     store = tmp_path / "b" / "r.sqlite"
     victim = _cli(args, store)
