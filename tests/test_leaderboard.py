@@ -353,7 +353,7 @@ def test_publish_needs_a_protocol_and_an_export_without_one_reads_as_every_store
     assert order == sorted(order)
     assert set(entries[0]) == {"run_id", "method", "task", "seed", "backbone", "config", "metric", "selection",
                                "evaluation_points", "device", "created_at", "versions", "git_revision", "data",
-                               "scores"}
+                               "scores", "trend"}
     assert set(entries[0]["selection"]) == {"last", "source-accuracy", "entropy", "snd", "oracle"}
     assert entries[0]["scores"]["last"] == {"entropy": 1.0, "snd": 1.0, "source_accuracy": 0.5}
     runs = tmp_path / "digits-runs.jsonl"  # an export without a protocol header, as written before protocols

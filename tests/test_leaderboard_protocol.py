@@ -456,3 +456,29 @@ def test_plot_suite_under_a_protocol_draws_the_protocols_board(two_tasks, tmp_pa
     assert board.protocol is not None and board.protocol.name == "tiny" and len(board.runs) == 8
     code, _, err = cli(capsys, "plot", "--run", "abc", "--protocol", protocol, "--store", store.path)
     assert code == 2 and "--selection, --protocol and --from-export apply to --suite, not to --run" in err
+
+
+def test_the_footer_names_the_runs_still_rising_at_their_end(tmp_path, tiny_digits, registry, capsys):
+    """A budget that ended on a slope shows: the runs whose target accuracy rose by more than a point
+    over the last 40 % of their final phase are named, with their mean rise."""
+    from udabench.leaderboard.entries import final_trend
+
+    store = Store(tmp_path / "runs.sqlite")
+    protocol = sweep_file(tmp_path / "tiny.toml", tiny_digits, tasks=("mnist-usps", "usps-mnist"))
+    curves = {"mnist-usps": [0.50, 0.70, 0.80, 0.84, 0.86],  # +6 points from step 180 to 300: still rising
+              "usps-mnist": [0.50, 0.70, 0.80, 0.805, 0.80]}  # flat at the end
+    for job in jobs_of(protocol, registry):
+        values = curves[job.request.task]
+        save_job(store, registry, job, evaluations=[point(v, step=60 * (i + 1)) for i, v in enumerate(values)])
+    _, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path, "--protocol", protocol)
+    line = line_starting(out, "Convergence:")
+    assert "over the last 40% of its final phase" in line
+    assert "dann on mnist-usps (3 of 3 runs, +6.0 points on average)" in line and "usps-mnist" not in line
+
+    flat = [point(v, step=60 * (i + 1)) for i, v in enumerate(curves["usps-mnist"])]
+    assert final_trend(flat, "accuracy") == {"phase": "train", "from_step": 180, "to_step": 300,
+                                             "change": pytest.approx(0.0)}
+    # only the final phase counts, and one point is no trend
+    two_phases = [{**point(0.1, step=500), "phase": "source"}, point(0.7, step=50), point(0.9, step=100)]
+    assert final_trend(two_phases, "accuracy")["change"] == pytest.approx(0.2)
+    assert final_trend([point(0.9)], "accuracy") is None and final_trend([], "accuracy") is None

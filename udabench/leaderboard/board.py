@@ -508,6 +508,38 @@ def _plural(count: int, unit: str = "run") -> str:
     return f"{count} {unit}{'s' if count != 1 else ''}"
 
 
+# A run whose metric rose by more than this over the end of its final phase had not converged.
+STILL_RISING = 0.01
+
+
+def convergence_line(runs, suite: SuiteSpec) -> str:
+    """Whether the budgets were enough: the runs whose target metric still rose at their end."""
+    from udabench.leaderboard.entries import TREND_SPAN
+
+    rising: dict[tuple[str, str], list[float]] = {}
+    measured = 0
+    for run in runs:
+        trend = run.get("trend")
+        if not isinstance(trend, dict) or not isinstance(trend.get("change"), (int, float)):
+            continue
+        measured += 1
+        if trend["change"] > STILL_RISING:
+            rising.setdefault((run["method"], run["task"]), []).append(trend["change"])
+    span = f"the last {TREND_SPAN:.0%} of its final phase"
+    if not measured:
+        return "Convergence: not measured (no run has two evaluation points in its final phase)."
+    if not rising:
+        return (f"Convergence: no run's target {suite.metric_label} rose by more than {100 * STILL_RISING:g} point "
+                f"over {span} ({measured} runs measured from their evaluation points).")
+    counts = Counter((run["method"], run["task"]) for run in runs if isinstance(run.get("trend"), dict))
+    items = [f"{method} on {task} ({len(changes)} of {counts[(method, task)]} runs, "
+             f"+{100 * sum(changes) / len(changes):.1f} points on average)"
+             for (method, task), changes in sorted(rising.items())]
+    return (f"Convergence: runs whose target {suite.metric_label} still rose by more than "
+            f"{100 * STILL_RISING:g} point over {span}, so that a longer budget may change their number: "
+            + "; ".join(items) + ".")
+
+
 def _footer(board: Board, runs, considered, no_points, no_metric, duplicates, unchosen, comparisons, sources,
             registry) -> list[str]:
     from udabench.leaderboard.protocol import REASONS
@@ -634,6 +666,7 @@ def _footer(board: Board, runs, considered, no_points, no_metric, duplicates, un
             code.setdefault(run["method"], set()).add(text)
         lines.append("Code: " + "; ".join(f"{method}: {' | '.join(sorted(texts))}"
                                           for method, texts in sorted(code.items())) + ".")
+        lines.append(convergence_line(runs, suite))
         lines.append(f"Devices: {_counted(Counter(run.get('device') or 'not recorded' for run in runs))}.")
         budgets = Counter(budget_of(run.get("config") or {}, registry.specs["methods"].get(run["method"]))
                           for run in runs)

@@ -31,6 +31,29 @@ def _finite(value) -> float | None:
     return float(value)
 
 
+# The part of a run's final phase over which the leaderboard measures whether it had converged.
+TREND_SPAN = 0.4
+
+
+def final_trend(evaluations: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """How ``metric`` moved over the last ``TREND_SPAN`` of a run's final phase: ``{"phase", "from_step",
+    "to_step", "change"}``, from the latest evaluation point at or before that span's start (the
+    phase's first one where none is) to the last; None where the phase has fewer than two points."""
+    points = [point for point in evaluations or () if isinstance(point, dict) and isinstance(point.get("step"), int)
+              and _finite(point.get(metric)) is not None]
+    if not points:
+        return None
+    phase = points[-1].get("phase")
+    points = [point for point in points if point.get("phase") == phase]
+    if len(points) < 2:
+        return None
+    last = points[-1]
+    start = (1 - TREND_SPAN) * last["step"]
+    before = [point for point in points[:-1] if point["step"] <= start] or points[:1]
+    return {"phase": phase, "from_step": before[-1]["step"], "to_step": last["step"],
+            "change": float(last[metric]) - float(before[-1][metric])}
+
+
 def export_entry(record: dict[str, Any], metric: str) -> dict[str, Any]:
     """What a leaderboard needs of one stored run, with ``metric`` under every selection rule.
 
@@ -62,6 +85,7 @@ def export_entry(record: dict[str, Any], metric: str) -> dict[str, Any]:
         "device": record.get("device"), "created_at": record.get("created_at"),
         "versions": record.get("versions") or {}, "git_revision": record.get("git_revision"),
         "data": details.get("data") or {}, "scores": scores,
+        "trend": final_trend(details.get("evaluations") or [], metric),
     }
     return json.loads(json.dumps(entry, sort_keys=True))  # exactly what a round trip through the file gives
 
