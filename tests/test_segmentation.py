@@ -183,13 +183,16 @@ def test_generator_transplant_keeps_the_given_translator(tmp_path):
             generator_checkpoint=source.checkpoint)
 
 
-def test_cli_transplant_resolves_the_run_and_names_it_in_the_key(tmp_path, store_path):
+def test_cli_transplant_resolves_the_run_and_names_it_in_the_key(tmp_path, store_path, capfd):
     import subprocess
-    import sys
 
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "udabench.cli", *args, "--store", str(store_path)],
-                              capture_output=True, text=True)
+    from udabench.cli import main
+
+    def cli(*args):  # in this process: each process would spend seconds importing torch
+        capfd.readouterr()
+        code = main([*args, "--store", str(store_path)])
+        captured = capfd.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
 
     common = ("--task", "toy-scenes", "--device", "cpu", "--steps", "3", "--batch-size", "4", "--json",
               "--no-progress", "--set", "source_steps=3")
