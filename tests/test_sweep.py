@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -156,9 +157,13 @@ def test_schedule_respects_dependencies_and_capacity():
         finished.append(key)
         return [(key, f"done {key}")]
 
-    outcomes = schedule(jobs, submit, wait_any, lambda job, outcome: None, capacity=2)
+    announced, ended = [], []
+    outcomes = schedule(jobs, submit, wait_any, lambda job, outcome: ended.append(job.key), capacity=2,
+                        on_start=lambda job: announced.append((job.key, list(ended))))
     assert sorted(outcomes) == [f"done {k}" for k in "abcde"] and most == 2
     assert started.index("b") > finished.index("a") and started.index("d") > finished.index("c")
+    # each job is announced once, when it is handed out, and before it ends
+    assert [key for key, _ in announced] == started and all(key not in before for key, before in announced)
 
 
 # the command
@@ -174,6 +179,8 @@ def test_dry_run_lists_runs_and_plan_sees_stored_ones(tiny_digits, store_path, c
     assert main(args) == 0
     out = capsys.readouterr()
     assert "3 ok" in out.err and "3 of 3 runs stored as ok" in out.err
+    # the bar names the run in flight and when it started
+    assert re.search(r"running: source-only mnist-usps seed 0 \(from \d\d:\d\d\)", out.err), out.err
     assert main([*args, "--dry-run"]) == 0
     assert capsys.readouterr().out.count("stored") == 3
     config = config_for(tiny_digits, methods=["source-only"], seeds=[0, 1, 2], steps=3, eval_points=1)

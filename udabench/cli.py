@@ -11,6 +11,7 @@ import dataclasses
 import json
 import re
 import sys
+import time
 
 from udabench import __version__
 from udabench.errors import UdabenchError
@@ -83,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every combination of the given methods, tasks, seeds and grid values. Finished runs "
                     "(same key as 'udabench run') are never trained again and failed ones only with "
                     "--retry-failed, so the same command resumes a sweep that was stopped or killed; "
-                    "unfinished runs start again from scratch. Flags override the sweep file.",
+                    "unfinished runs continue from their last checkpoint (every 5 minutes and at each phase "
+                    "end). The progress bar names the runs in flight and when they started. Flags override the "
+                    "sweep file.",
         epilog="Sweep file (TOML) keys: name, methods, tasks, seeds, steps, batch_size, device, threads, "
                "backbone, eval_points, snapshots, share_source, workers_per_gpu, precision, channels_last, "
                "resolution (segmentation tasks, \"512x256\"), data "
@@ -605,14 +608,25 @@ def cmd_sweep(args) -> int:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(state.pending), desc="sweep", unit="run", file=sys.stderr, dynamic_ncols=True)
+    running: dict[str, str] = {}  # key -> what the bar says of a run in flight
+
+    def show_running():
+        labels = list(running.values())
+        bar.set_postfix_str(f"running: {'; '.join(labels)}" if labels else "", refresh=True)
+
+    def on_start(job):
+        running[job.key] = f"{job.label()} (from {time.strftime('%H:%M')})"
+        show_running()
 
     def on_outcome(job, outcome):
+        running.pop(job.key, None)
         bar.update(1)
         bar.write(describe(outcome), file=sys.stderr)
+        show_running()
         if args.json:
             print(json.dumps(as_dict(outcome), sort_keys=True), flush=True)
 
-    outcomes = executor.run(state.pending, str(store.path), on_outcome, rerun=args.retry_failed)
+    outcomes = executor.run(state.pending, str(store.path), on_outcome, rerun=args.retry_failed, on_start=on_start)
     bar.close()
     counts = {status: sum(o.status == status for o in outcomes) for status in ("ok", "stored", "failed", "blocked")}
     print("sweep finished: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n)

@@ -53,11 +53,14 @@ def visible_gpus() -> list[str]:
     return [str(index) for index in range(torch.cuda.device_count())]
 
 
-def schedule(jobs, submit: Callable, wait_any: Callable, on_outcome: Callable, capacity: int) -> list:
+def schedule(jobs, submit: Callable, wait_any: Callable, on_outcome: Callable, capacity: int,
+             on_start: Callable | None = None) -> list:
     """Run ``jobs`` through ``submit(job) -> handle`` / ``wait_any(handles) -> [(handle, outcome)]``.
 
     At most ``capacity`` runs are in flight; a job waits until the job it depends on (by key) has
     finished, whatever its outcome (a worker records a job whose source failed as blocked).
+    ``on_start(job)`` is called when a job is handed to a worker, ``on_outcome(job, outcome)`` when
+    it ends.
     """
     keys = {job.key for job in jobs}
     waiting = list(jobs)
@@ -70,6 +73,8 @@ def schedule(jobs, submit: Callable, wait_any: Callable, on_outcome: Callable, c
         for job in ready[:max(0, capacity - len(running))]:
             waiting.remove(job)
             running[submit(job)] = job
+            if on_start is not None:
+                on_start(job)
         if not running:  # cannot happen with acyclic dependencies; guard against a silent hang
             raise UdabenchError("sweep: jobs wait for runs that are not part of it")
         for handle, outcome in wait_any(list(running)):
@@ -114,7 +119,7 @@ class LocalExecutor:
         return ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_local_worker_init, initargs=(self.threads, gpu))
 
-    def run(self, jobs, store_path: str, on_outcome, rerun: bool = False) -> list:
+    def run(self, jobs, store_path: str, on_outcome, rerun: bool = False, on_start=None) -> list:
         from concurrent.futures import FIRST_COMPLETED, wait
 
         from udabench.jobs import run_job
@@ -140,7 +145,7 @@ class LocalExecutor:
             return [(future, future.result()) for future in done]
 
         try:
-            return schedule(jobs, submit, wait_any, on_outcome, self.workers)
+            return schedule(jobs, submit, wait_any, on_outcome, self.workers, on_start)
         finally:
             for pool in pools.values():
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -162,7 +167,7 @@ class RayExecutor:
         self.threads = threads or max(1, int(cpus))
         self.max_in_flight = max_in_flight
 
-    def run(self, jobs, store_path: str, on_outcome, rerun: bool = False) -> list:
+    def run(self, jobs, store_path: str, on_outcome, rerun: bool = False, on_start=None) -> list:
         import ray
 
         from udabench.jobs import run_job
@@ -185,7 +190,7 @@ class RayExecutor:
             return [(ref, ray.get(ref)) for ref in done]
 
         try:
-            return schedule(jobs, submit, wait_any, on_outcome, capacity)
+            return schedule(jobs, submit, wait_any, on_outcome, capacity, on_start)
         finally:
             if started_here:
                 ray.shutdown()
