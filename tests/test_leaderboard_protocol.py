@@ -472,7 +472,7 @@ def test_the_footer_names_the_runs_still_rising_at_their_end(tmp_path, tiny_digi
         save_job(store, registry, job, evaluations=[point(v, step=60 * (i + 1)) for i, v in enumerate(values)])
     _, out, _ = cli(capsys, "leaderboard", "--suite", "digits", "--store", store.path, "--protocol", protocol)
     line = line_starting(out, "Convergence:")
-    assert "over the last 40% of its final phase" in line
+    assert "over the last 40% of their final phase" in line
     assert "dann on mnist-usps (3 of 3 runs, +6.0 points on average)" in line and "usps-mnist" not in line
 
     flat = [point(v, step=60 * (i + 1)) for i, v in enumerate(curves["usps-mnist"])]

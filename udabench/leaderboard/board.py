@@ -525,7 +525,7 @@ def convergence_line(runs, suite: SuiteSpec) -> str:
         measured += 1
         if trend["change"] > STILL_RISING:
             rising.setdefault((run["method"], run["task"]), []).append(trend["change"])
-    span = f"the last {TREND_SPAN:.0%} of its final phase"
+    span = f"the last {TREND_SPAN:.0%} of {'its' if not rising else 'their'} final phase"
     if not measured:
         return "Convergence: not measured (no run has two evaluation points in its final phase)."
     if not rising:
