@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from udabench.errors import UdabenchError
+from udabench.runner.pictures import ADAPTATION_PICTURE
 
 PICTURE_NAME = re.compile(r"^(?P<name>.+)-(?P<phase>[A-Za-z0-9_]+)-(?P<step>\d+)\.png$")
-WHOLE_RUN_PICTURES = ("adaptation.png",)  # drawn once from every snapshot of the run (udabench.runner.pictures)
+WHOLE_RUN_PICTURES = (ADAPTATION_PICTURE,)  # drawn once from every snapshot of the run
 
 
 def pictures_folder(suite_name: str) -> str:
