@@ -517,21 +517,21 @@ def convergence_line(runs, suite: SuiteSpec) -> str:
     from udabench.leaderboard.entries import TREND_SPAN
 
     rising: dict[tuple[str, str], list[float]] = {}
-    measured = 0
+    counts: Counter = Counter()  # (method, task) -> runs measured
     for run in runs:
         trend = run.get("trend")
         if not isinstance(trend, dict) or not isinstance(trend.get("change"), (int, float)):
             continue
-        measured += 1
+        counts[(run["method"], run["task"])] += 1
         if trend["change"] > STILL_RISING:
             rising.setdefault((run["method"], run["task"]), []).append(trend["change"])
     span = f"the last {TREND_SPAN:.0%} of {'its' if not rising else 'their'} final phase"
+    measured = sum(counts.values())
     if not measured:
         return "Convergence: not measured (no run has two evaluation points in its final phase)."
     if not rising:
         return (f"Convergence: no run's target {suite.metric_label} rose by more than {100 * STILL_RISING:g} point "
                 f"over {span} ({measured} runs measured from their evaluation points).")
-    counts = Counter((run["method"], run["task"]) for run in runs if isinstance(run.get("trend"), dict))
     items = [f"{method} on {task} ({len(changes)} of {counts[(method, task)]} runs, "
              f"+{100 * sum(changes) / len(changes):.1f} points on average)"
              for (method, task), changes in sorted(rising.items())]
