@@ -1,4 +1,5 @@
-"""Test helpers: tiny generated datasets in the Hugging Face parquet layout, and the CLI as a subprocess."""
+"""Test helpers: tiny generated datasets in the Hugging Face parquet layout, and the CLI as a subprocess
+or as a process forked from the test's own."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
+import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +69,97 @@ def run_cli(*args, env_extra=None, timeout=300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONSAFEPATH": "1", **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "udabench.cli", *map(str, args)], capture_output=True,
                           text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+class ForkedCli:
+    """``udabench ARGS`` in a child process forked from the test's own, for tests whose point is a
+    process (killed with SIGKILL, or two of them racing for a lock) but not a new interpreter.
+
+    The child has its own pid, exit status, stdout and stderr (file descriptors 1 and 2, as a
+    subprocess's), and starts in milliseconds: torch is already imported, where a new interpreter
+    spends 5-10 CPU-seconds importing it. What is read once at import time (``HF_*`` variables, the
+    plugin registry) comes from the test process; tests about those use :func:`run_cli`.
+    ``new_session`` makes the child the leader of a new process group (``os.killpg`` reaches its
+    workers too).
+
+    The child computes with one torch thread, and a command that trains gets ``--threads 1`` unless
+    it names its threads: OpenMP's thread pool does not survive a fork, so a forked process that
+    asks it for several threads waits forever for threads that only its parent had. Not for
+    ``sweep``: its workers would fork from this process's worker server, outside the child.
+    """
+
+    def __init__(self, *args, env_extra=None, new_session: bool = False):
+        if args and args[0] == "sweep":
+            raise ValueError("ForkedCli does not run sweeps; use run_cli or a subprocess")
+        self._out, self._err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:
+            self._child([str(arg) for arg in args], env_extra or {}, new_session)
+        self.returncode = None
+
+    def _child(self, args, env_extra, new_session):  # never returns
+        code = 1
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+            if args and args[0] in ("run", "bench") and "--threads" not in args:
+                args = [*args, "--threads", "1"]
+            if new_session:
+                os.setsid()
+            os.environ.update(env_extra)
+            os.dup2(self._out.fileno(), 1)
+            os.dup2(self._err.fileno(), 2)
+            sys.stdout = open(1, "w", closefd=False)
+            sys.stderr = open(2, "w", closefd=False)
+            from udabench.cli import main
+
+            code = main(args)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float = 300):
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                self.send_signal(9)
+                raise TimeoutError(f"udabench did not finish within {timeout} s")
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signal_number: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signal_number)
+
+    def communicate(self, timeout: float = 300) -> tuple[str, str]:
+        self.wait(timeout)
+        texts = []
+        for file in (self._out, self._err):
+            file.seek(0)
+            texts.append(file.read().decode(errors="replace"))
+            file.close()
+        return texts[0], texts[1]
+
+    def completed(self, timeout: float = 300) -> subprocess.CompletedProcess:
+        out, err = self.communicate(timeout)
+        return subprocess.CompletedProcess(["udabench"], self.returncode, out, err)
 
 
 def make_office_domain(root: Path, domain: str, size=(40, 32), per_class: int = 2, seed: int = 0,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from datagen import REPO, make_hub_folder, run_cli, write_parquet_split
+from datagen import REPO, ForkedCli, make_hub_folder, run_cli, write_parquet_split
 from udabench.cli import main
 
 IMPORT_CHECK = """
@@ -57,8 +57,9 @@ def test_list_tasks_verbose_shows_reported_numbers():
 def cli(capfd):
     """``udabench ARGS`` in this process: main's return value and what reached file descriptors 1 and 2.
 
-    For runs whose point is what they train, store and print, not how a process starts or exits;
-    one run below and every bad-input check stay subprocesses (``run_cli``).
+    For runs whose point is what they train, store and print, not how a process starts or exits.
+    Those whose point is a process of their own use :func:`forked`; ``run_cli`` starts a new
+    interpreter, where what matters is how udabench starts.
     """
 
     def call(*args) -> subprocess.CompletedProcess:
@@ -68,6 +69,11 @@ def cli(capfd):
         return subprocess.CompletedProcess(args, code, captured.out, captured.err)
 
     return call
+
+
+def forked(*args) -> subprocess.CompletedProcess:
+    """``udabench ARGS`` in a process of its own, forked from this one (no second torch import)."""
+    return ForkedCli(*args).completed()
 
 
 @pytest.fixture
@@ -89,7 +95,7 @@ def stored_rows(store_path):
 
 
 def test_run_json_is_one_object_and_progress_stays_on_stderr(data_args, store_path, cli):
-    process = run_cli(*run_args(data_args, store_path, "--json"))
+    process = forked(*run_args(data_args, store_path, "--json"))
     assert process.returncode == 0, process.stderr
     record = json.loads(process.stdout)  # exactly one JSON document: extra output would fail here
     assert process.stdout.count("\n") == 1
@@ -245,7 +251,7 @@ def test_more_bad_input_is_one_line_exit_2_and_nothing_stored(tmp_path, tiny_dig
         "batch": (["--batch-size", "100000"], "would draw each of the 48 source training images about 2083 times"),
     }
     for name, (extra, message) in cases.items():
-        call = run_cli if name == "batch" else cli  # the batch check stops a process before memory runs out
+        call = forked if name == "batch" else cli  # the batch check stops a process before memory runs out
         process = call("run", "--method", "dann", "--task", "mnist-usps", *data, "--device", "cpu", "--steps", "2",
                        "--store", store_path, "--no-progress", *extra)
         lines = process.stderr.strip().splitlines()
@@ -273,7 +279,7 @@ def test_a_source_free_method_refuses_a_source_model_that_saw_target_data(data_a
     common = [*data_args, "--device", "cpu", "--steps", "2", "--batch-size", "8", "--store", store_path, "--json",
               "--no-progress"]
     dann = json.loads(cli("run", "--method", "dann", "--task", "mnist-usps", *common).stdout)["run_id"]
-    refused = run_cli("run", "--method", "shot", "--task", "mnist-usps", "--source-run", dann, *common)
+    refused = forked("run", "--method", "shot", "--task", "mnist-usps", "--source-run", dann, *common)
     lines = refused.stderr.strip().splitlines()
     assert refused.returncode == 2 and len(lines) == 1, refused.stderr
     assert "'shot' is source-free" in lines[0] and "trained on target images in phase 'train'" in lines[0]

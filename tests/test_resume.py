@@ -4,15 +4,12 @@ with the numbers of a run that was never stopped; two identical runs never both 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from datagen import REPO
+from datagen import ForkedCli
 from udabench.jobs import run_and_store
 from udabench.plugins import load_registry
 from udabench.runner import RunRequest
@@ -94,9 +91,8 @@ def test_a_checkpoint_of_another_run_is_never_taken_up(registry, tiny_digits, tm
 
 
 def _cli(args, store):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONSAFEPATH": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "udabench.cli", *args, "--store", str(store)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """The command in a process of its own (forked: it starts without importing torch again)."""
+    return ForkedCli(*args, "--store", store)
 
 
 def _run_args(tiny_digits, steps):
@@ -144,7 +140,7 @@ def test_kill_9_then_the_same_command_resumes_with_equal_metrics(tiny_digits, tm
 
 def test_two_identical_runs_started_together_train_once(tiny_digits, tmp_path):
     store = tmp_path / "r.sqlite"
-    args = [*_run_args(tiny_digits, 600), "--checkpoint-minutes", "5"]
+    args = [*_run_args(tiny_digits, 200), "--checkpoint-minutes", "5"]
     first, second = _cli(args, store), _cli(args, store)  # whichever takes the lock first trains
     outputs = [process.communicate(timeout=600) for process in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, outputs

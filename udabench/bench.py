@@ -448,10 +448,7 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
     Every request is prepared (and so checked) before anything is loaded or timed; bad input raises
     :class:`UdabenchError`. Data, PNG encodings and load times are shared by the rows of a task.
     """
-    import torch
-
-    from udabench.runner import load_task_data, prepare, resolve_device
-    from udabench.runner.execution import use_channels_last
+    from udabench.runner import prepare
 
     options.check()
     prepared = [prepare(registry, request) for request in requests]
@@ -459,6 +456,11 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
         if run.task.kind != "classification":
             raise UdabenchError(f"udabench bench times classification tasks; '{run.task.name}' is a "
                                 f"{run.task.kind} task")
+    import torch  # after the checks: a mistyped name is answered without the seconds of importing torch
+
+    from udabench.runner import load_task_data, resolve_device
+    from udabench.runner.execution import use_channels_last
+
     devices = {request.device: resolve_device(request.device) for request in requests}
     previous_threads = torch.get_num_threads()
     rows = []

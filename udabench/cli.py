@@ -601,7 +601,7 @@ def cmd_sweep(args) -> int:
     if not state.pending:
         return 0
     executor = make_executor(args.executor, workers, config.threads, args.address, args.gpus_per_run,
-                             config.workers_per_gpu)
+                             config.workers_per_gpu, config.device)
     if config.workers_per_gpu is not None:
         print(f"sweep: {executor.workers} runs at once, {config.workers_per_gpu} on each of GPU(s) "
               f"{', '.join(executor.gpus)}, {executor.threads} CPU thread(s) each", file=sys.stderr)

@@ -27,9 +27,30 @@ def _die_with_parent() -> None:
             pass
 
 
+# What a CPU sweep's workers import before their first run, once, in the server they fork from.
+CPU_WORKER_PRELOAD = ("torch", "torch._dynamo", "udabench.jobs")
+
+
+def _worker_context(device: str):
+    """How a local pool starts its workers. A CPU sweep's workers fork from one server process that
+    has imported torch once (multiprocessing's "forkserver" with a preload), instead of each paying
+    the 5-10 CPU-seconds of ``import torch`` again; every torch optimizer step imports
+    ``torch._dynamo``, so it is preloaded too. The server only imports: it starts no thread and runs
+    no torch operation, so a fork of it is as clean as a new interpreter. Any other device spawns
+    fresh interpreters, so that nothing touches CUDA before a worker is pinned to its GPU."""
+    import multiprocessing
+
+    if device == "cpu" and "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(CPU_WORKER_PRELOAD))  # no effect once the server runs
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 def _local_worker_init(threads: int, gpu: str | None = None) -> None:
-    """Runs first in each spawned worker, before torch is imported there: ``gpu`` pins the worker to
-    that one GPU (``CUDA_VISIBLE_DEVICES``), which its runs then see as ``cuda:0``."""
+    """Runs first in each worker, before any run: ``gpu`` pins the worker to that one GPU
+    (``CUDA_VISIBLE_DEVICES``), which its runs then see as ``cuda:0``. A spawned worker has not
+    imported torch yet; a forked CPU worker has, and takes its thread count from the run."""
     _die_with_parent()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if gpu is not None:
@@ -86,18 +107,19 @@ def schedule(jobs, submit: Callable, wait_any: Callable, on_outcome: Callable, c
 
 
 class LocalExecutor:
-    """``workers`` runs at once in spawned processes on this machine (one GPU can hold several).
+    """``workers`` runs at once in worker processes on this machine (one GPU can hold several).
 
     With ``gpus`` (``CUDA_VISIBLE_DEVICES`` entries) and ``workers_per_gpu`` N instead, up to
     ``len(gpus) * N`` runs at once: N worker processes per GPU, each pinned to its GPU, and each run
     handed to the GPU with the fewest runs in flight (the first such in ``gpus`` order), so runs
     spread round-robin. Threads per worker: ``threads``, else an equal share of the cores.
+    ``device`` is the sweep's: ``cpu`` workers fork from a preloaded server (:func:`_worker_context`).
     """
 
     name = "local"
 
     def __init__(self, workers: int = 1, threads: int | None = None, gpus: list[str] | None = None,
-                 workers_per_gpu: int | None = None):
+                 workers_per_gpu: int | None = None, device: str = "auto"):
         if workers <= 0:
             raise UdabenchError(f"--workers must be positive (got {workers})")
         if workers_per_gpu is not None:
@@ -111,12 +133,12 @@ class LocalExecutor:
         self.workers_per_gpu = workers_per_gpu
         self.workers = workers
         self.threads = threads or thread_share(workers)
+        self.device = "cuda" if workers_per_gpu is not None else device
 
     def _pool(self, max_workers: int, gpu: str | None):
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        return ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"),
+        return ProcessPoolExecutor(max_workers=max_workers, mp_context=_worker_context(self.device),
                                    initializer=_local_worker_init, initargs=(self.threads, gpu))
 
     def run(self, jobs, store_path: str, on_outcome, rerun: bool = False, on_start=None) -> list:
@@ -209,11 +231,11 @@ def _with_threads(request, threads: int):
 
 
 def make_executor(name: str, workers: int, threads: int | None, address: str | None, gpus: float,
-                  workers_per_gpu: int | None = None):
+                  workers_per_gpu: int | None = None, device: str = "auto"):
     if name == "local":
         if workers_per_gpu is not None:
             return LocalExecutor(threads=threads, gpus=visible_gpus(), workers_per_gpu=workers_per_gpu)
-        return LocalExecutor(workers, threads)
+        return LocalExecutor(workers, threads, device=device)
     if name == "ray":
         return RayExecutor(address, cpus=float(threads or 1), gpus=gpus, threads=threads,
                            max_in_flight=workers if workers > 1 else None)
