@@ -228,7 +228,7 @@ def test_ray_executor_without_ray_names_the_extra(tiny_digits, store_path, capsy
 def test_kill_a_sweep_and_resume_it(tiny_digits, tmp_path, capfd):
     """SIGKILL the whole sweep (workers included) once some runs are stored, then run it again."""
     store_path = tmp_path / "store" / "results.sqlite"
-    args = ["sweep", "--method", "source-only", "--task", "mnist-usps", "--seeds", "0-3", "--steps", "60",
+    args = ["sweep", "--method", "source-only", "--task", "mnist-usps", "--seeds", "0-3", "--steps", "30",
             "--batch-size", "16", "--device", "cpu", "--eval-points", "2", "--workers", "2", "--threads", "1",
             "--store", store_path, *data_flags(tiny_digits)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONSAFEPATH": "1"}
@@ -274,15 +274,17 @@ def test_kill_a_sweep_and_resume_it(tiny_digits, tmp_path, capfd):
 
 def test_ray_executor_runs_a_small_sweep_on_a_local_instance(tiny_digits, store_path, capsys):
     pytest.importorskip("ray")
-    args = ["sweep", "--method", "source-only,dann", "--task", "mnist-usps", "--seeds", "0,1", "--steps", "3",
+    # Two runs: one per Ray worker process that a 2-core machine starts. Scheduling across more runs
+    # is the local executor's, tested above; here the point is the Ray side (remote call, store).
+    args = ["sweep", "--method", "source-only,dann", "--task", "mnist-usps", "--seeds", "0", "--steps", "3",
             "--batch-size", "8", "--device", "cpu", "--eval-points", "1", "--executor", "ray", "--threads", "1",
             "--store", str(store_path), *data_flags(tiny_digits)]
     assert main(args) == 0, capsys.readouterr().err
     err = capsys.readouterr().err
-    assert "4 ok" in err
+    assert "2 ok" in err
     rows = Store(store_path).query()
-    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
-    assert len({(r["method"], r["seed"]) for r in rows}) == 4
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"ok"}
+    assert {r["method"] for r in rows} == {"source-only", "dann"}
 
 
 def test_segmentation_sweeps_take_a_resolution_and_leave_out_classification_only_methods(registry, tmp_path):
