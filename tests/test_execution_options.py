@@ -213,3 +213,43 @@ def test_a_bf16_run_is_its_own_leaderboard_row():
     fp32 = {"steps": 100, "batch_size": 8}
     assert budget_of(fp32, None) == "100 steps, batch 8"
     assert budget_of({**fp32, "precision": "bf16"}, None) == "100 steps, batch 8, bf16"
+
+
+def _worker_facts() -> tuple[int, bool]:
+    import os
+    import sys
+
+    return os.getpid(), "torch" in sys.modules
+
+
+def test_a_cpu_worker_starts_with_torch_imported_and_dies_with_the_sweep():
+    """A CPU sweep's worker forks from a server that imported torch; it dies when the sweep does,
+    although its parent (the fork server) lives on."""
+    import os
+    import subprocess
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = executors._worker_context("cpu")
+    assert context.get_start_method() == "forkserver"
+    assert executors._worker_context("cuda").get_start_method() == "spawn"
+    sweep = subprocess.Popen(["sleep", "300"])  # stands in for the sweep process
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=executors._local_worker_init,
+                               initargs=(1, None, sweep.pid))
+    try:
+        worker, torch_imported = pool.submit(_worker_facts).result(timeout=120)
+        assert torch_imported and worker != os.getpid()
+        sweep.kill()
+        sweep.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the worker outlived the sweep process")
+    finally:
+        sweep.kill()
+        pool.shutdown(wait=False, cancel_futures=True)

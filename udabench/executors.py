@@ -47,11 +47,47 @@ def _worker_context(device: str):
     return multiprocessing.get_context("spawn")
 
 
-def _local_worker_init(threads: int, gpu: str | None = None) -> None:
+def _die_with(pid: int) -> None:
+    """The worker kills itself when process ``pid`` (the sweep) ends. A forked CPU worker's parent is
+    the fork server, which outlives the sweep while any of its children live, so the parent-death
+    signal alone would leave it training; a daemon thread waits on the sweep instead (a pidfd on
+    Linux, else a check every second)."""
+    import signal
+    import threading
+
+    def wait_for_exit():
+        import select
+        import time
+
+        try:
+            handle = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfd here: look every second
+            handle = None
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while True:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                except PermissionError:
+                    pass
+                time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if pid != os.getpid():
+        threading.Thread(target=wait_for_exit, name="udabench-sweep-watch", daemon=True).start()
+
+
+def _local_worker_init(threads: int, gpu: str | None = None, sweep_pid: int | None = None) -> None:
     """Runs first in each worker, before any run: ``gpu`` pins the worker to that one GPU
     (``CUDA_VISIBLE_DEVICES``), which its runs then see as ``cuda:0``. A spawned worker has not
-    imported torch yet; a forked CPU worker has, and takes its thread count from the run."""
+    imported torch yet; a forked CPU worker has, and takes its thread count from the run. The worker
+    dies with process ``sweep_pid``."""
     _die_with_parent()
+    if sweep_pid is not None:
+        _die_with(sweep_pid)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
@@ -139,7 +175,7 @@ class LocalExecutor:
         from concurrent.futures import ProcessPoolExecutor
 
         return ProcessPoolExecutor(max_workers=max_workers, mp_context=_worker_context(self.device),
-                                   initializer=_local_worker_init, initargs=(self.threads, gpu))
+                                   initializer=_local_worker_init, initargs=(self.threads, gpu, os.getpid()))
 
     def run(self, jobs, store_path: str, on_outcome, rerun: bool = False, on_start=None) -> list:
         from concurrent.futures import FIRST_COMPLETED, wait
