@@ -35,9 +35,10 @@ def _worker_context(device: str):
     """How a local pool starts its workers. A CPU sweep's workers fork from one server process that
     has imported torch once (multiprocessing's "forkserver" with a preload), instead of each paying
     the 5-10 CPU-seconds of ``import torch`` again; every torch optimizer step imports
-    ``torch._dynamo``, so it is preloaded too. The server only imports: it starts no thread and runs
-    no torch operation, so a fork of it is as clean as a new interpreter. Any other device spawns
-    fresh interpreters, so that nothing touches CUDA before a worker is pinned to its GPU."""
+    ``torch._dynamo``, so it is preloaded too. The server only imports and runs no torch operation
+    before it forks (PyTorch's DataLoader forks its workers from a process that has done far more);
+    each worker sets its own thread count from its run. Any other device spawns fresh interpreters,
+    so that nothing touches CUDA before a worker is pinned to its GPU."""
     import multiprocessing
 
     if device == "cpu" and "forkserver" in multiprocessing.get_all_start_methods():
