@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -79,8 +80,6 @@ class ForkedCli:
     subprocess's), and starts in milliseconds: torch is already imported, where a new interpreter
     spends 5-10 CPU-seconds importing it. What is read once at import time (``HF_*`` variables, the
     plugin registry) comes from the test process; tests about those use :func:`run_cli`.
-    ``new_session`` makes the child the leader of a new process group (``os.killpg`` reaches its
-    workers too).
 
     The child computes with one torch thread, and a command that trains gets ``--threads 1`` unless
     it names its threads: OpenMP's thread pool does not survive a fork, so a forked process that
@@ -88,7 +87,7 @@ class ForkedCli:
     ``sweep``: its workers would fork from this process's worker server, outside the child.
     """
 
-    def __init__(self, *args, env_extra=None, new_session: bool = False):
+    def __init__(self, *args, env_extra=None):
         if args and args[0] == "sweep":
             raise ValueError("ForkedCli does not run sweeps; use run_cli or a subprocess")
         self._out, self._err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
@@ -96,10 +95,10 @@ class ForkedCli:
         sys.stderr.flush()
         self.pid = os.fork()
         if self.pid == 0:
-            self._child([str(arg) for arg in args], env_extra or {}, new_session)
+            self._child([str(arg) for arg in args], env_extra or {})
         self.returncode = None
 
-    def _child(self, args, env_extra, new_session):  # never returns
+    def _child(self, args, env_extra):  # never returns
         code = 1
         try:
             import torch
@@ -107,8 +106,6 @@ class ForkedCli:
             torch.set_num_threads(1)
             if args and args[0] in ("run", "bench") and "--threads" not in args:
                 args = [*args, "--threads", "1"]
-            if new_session:
-                os.setsid()
             os.environ.update(env_extra)
             os.dup2(self._out.fileno(), 1)
             os.dup2(self._err.fileno(), 2)
@@ -139,7 +136,8 @@ class ForkedCli:
         deadline = time.monotonic() + timeout
         while self.poll() is None:
             if time.monotonic() > deadline:
-                self.send_signal(9)
+                self.send_signal(signal.SIGKILL)
+                self.wait()
                 raise TimeoutError(f"udabench did not finish within {timeout} s")
             time.sleep(0.02)
         return self.returncode
