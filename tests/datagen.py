@@ -63,6 +63,18 @@ def make_hub_folder(folder: Path, size: int, channels: int, seed: int, n_train: 
     return folder
 
 
+def digits_request(tiny_digits, method="dann", **kwargs):
+    """A quick CPU run request for mnist-usps on the ``tiny_digits`` folders (3 steps, batch 8, one
+    thread, one evaluation point, no pictures); ``kwargs`` override any field."""
+    from udabench.runner import RunRequest
+
+    defaults = dict(method=method, task="mnist-usps", steps=3, batch_size=8, device="cpu", threads=1,
+                    data={"mnist": str(tiny_digits["mnist"]), "usps": str(tiny_digits["usps"])},
+                    progress=False, log_every=1, eval_points=1, snapshots=0)
+    defaults.update(kwargs)
+    return RunRequest(**defaults)
+
+
 def run_cli(*args, env_extra=None, timeout=300) -> subprocess.CompletedProcess:
     """``udabench ARGS`` as a user runs it, in a subprocess."""
     # PYTHONSAFEPATH keeps the checkout's own folder off sys.path, so plugin discovery sees the

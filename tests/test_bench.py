@@ -48,8 +48,11 @@ def test_bench_json_rows(data_args, cache_dir, tmp_path, monkeypatch, capsys):
     scratch = tmp_path / "scratch"  # where the cold/warm load measurement makes its temporary cache
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    from udabench.runner import capture
+
+    monkeypatch.setattr(capture, "BACKEND", "eager")  # dynamo's capture without a compiler: cheap on a CPU
     code = main(["bench", "--method", "dann", "--method", "source-only", "--task", "mnist-usps", *QUICK,
-                 *data_args, "--json"])
+                 *data_args, "--json", "--capture", "on"])
     out, err = capsys.readouterr()
     assert code == 0, err
     rows = json.loads(out)  # stdout holds the JSON alone; progress went to stderr
@@ -63,6 +66,10 @@ def test_bench_json_rows(data_args, cache_dir, tmp_path, monkeypatch, capsys):
             assert isinstance(row[key], float) and math.isfinite(row[key]) and row[key] > 0, (key, row[key])
         assert row["ratio"] == pytest.approx(row["udabench_steps_per_s"] / row["typical_steps_per_s"])
     dann, source_only = rows
+    # DANN's step is static: timed a third time, compiled; source-only's is not, and the row says why.
+    assert dann["capture"] == "captured" and dann["captured_steps_per_s"] > 0
+    assert dann["captured_ratio"] == pytest.approx(dann["captured_steps_per_s"] / dann["typical_steps_per_s"])
+    assert source_only["captured_steps_per_s"] is None and "not static" in source_only["capture"]
     assert dann["phase"] == "train" and dann["inputs"] == ["source", "target"]
     assert source_only["inputs"] == ["source"]  # a phase that sees source only gets no target batch
     assert dann["udabench_images_per_s"] == pytest.approx(dann["udabench_steps_per_s"] * 16)
@@ -83,6 +90,7 @@ def test_bench_table(data_args, cache_dir, capsys):
     assert headers == [heading for _, heading in bench.COLUMNS]
     cells = [cell.strip() for cell in lines[2].strip("|").split("|")]
     assert cells[:4] == ["3cgan", "mnist-usps", "cpu", "1"] and cells[6].endswith("x")
+    assert cells[7:9] == ["–", "–"]  # --capture auto on the CPU: no compiled step timed
     assert "phase 'adapt' (target)" in err  # the source-free adaptation phase sees target images only
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import Future
 import pytest
 import torch
 
+from datagen import digits_request
 from udabench import executors
 from udabench.cli import main
 from udabench.executors import LocalExecutor, visible_gpus
@@ -24,12 +25,7 @@ def registry():
     return load_registry(warn=False)
 
 
-def request_for(tiny_digits, method="dann", **kwargs):
-    defaults = dict(method=method, task="mnist-usps", steps=3, batch_size=8, device="cpu", threads=1,
-                    data={"mnist": str(tiny_digits["mnist"]), "usps": str(tiny_digits["usps"])},
-                    progress=False, log_every=1, eval_points=1, snapshots=0)
-    defaults.update(kwargs)
-    return RunRequest(**defaults)
+request_for = digits_request
 
 
 def data_flags(tiny_digits):

@@ -16,6 +16,9 @@ number of steps, one after the other in this process:
   ``Normalize`` (task mean and std; the task's crop and flip where it augments) in the workers of
   one shuffling ``DataLoader`` per domain (``drop_last``, persistent workers)
   (:class:`EncodedImages`, :class:`LoaderBatches`).
+* ``captured`` (``--capture on``, or ``auto`` on CUDA, for a method whose step is static): udabench's
+  path with the step compiled whole as a run compiles it (:mod:`udabench.runner.capture`), timed
+  third; the compilation happens in its warm-up.
 
 A phase sees only the domains its inputs name (a source-free adaptation phase gets target images
 alone). Timed steps are the last ones of a phase of the run's length (3000 steps unless the phase
@@ -56,6 +59,8 @@ COLUMNS = (  # (JSON key, table heading)
     ("udabench_steps_per_s", "udabench steps/s"),
     ("typical_steps_per_s", "typical steps/s"),
     ("ratio", "ratio"),
+    ("captured_steps_per_s", "captured steps/s"),
+    ("captured_ratio", "captured ratio"),
     ("udabench_images_per_s", "udabench images/s"),
     ("eval_images_per_s", "eval images/s"),
     ("cold_load_s", "cold load s"),
@@ -252,6 +257,7 @@ class StepTiming:
     seconds: list[float]
     steps: int
     logs: dict[str, float]
+    capture: str = "eager"  # as a run's details say: "captured", "eager" or "eager: <why>"
 
     @property
     def steps_per_s(self) -> float:
@@ -259,16 +265,19 @@ class StepTiming:
 
 
 def time_phase(method, phase: str, phase_steps: int, next_batch: Callable[[], Any], options: BenchOptions,
-               device, precision: str = "fp32") -> StepTiming:
+               device, precision: str = "fp32", capture: bool = False) -> StepTiming:
     """Warm up, then time ``options.repeats`` rounds of ``options.steps`` updates of ``phase``.
 
     The steps are numbered as the last ones of a phase of ``phase_steps`` steps (or of as many as
     are run, if more), so that what a method starts late in a phase (3C-GAN's classifier) is timed.
-    Each update runs as a run's does: in bf16 autocast for ``precision`` bf16.
+    Each update runs as a run's does: in bf16 autocast for ``precision`` bf16, and with ``capture``
+    its static step compiled whole (:class:`~udabench.runner.capture.Capture`).
     """
+    from udabench.runner.capture import Capture
     from udabench.runner.execution import autocast
 
     device = _device(device)
+    captured = Capture("on" if capture else "off", device)
 
     def update(step):
         with autocast(device, precision):
@@ -278,6 +287,7 @@ def time_phase(method, phase: str, phase_steps: int, next_batch: Callable[[], An
     length = max(phase_steps, total)
     method.train()
     method.begin_phase(phase, length)
+    captured.install(method)
     step = length - total
     logs = {}
     for _ in range(options.warmup):
@@ -292,7 +302,8 @@ def time_phase(method, phase: str, phase_steps: int, next_batch: Callable[[], An
             step += 1
         _synchronize(device)
         seconds.append(time.perf_counter() - started)
-    return StepTiming(seconds, options.steps, {name: float(value) for name, value in logs.items()})
+    captured.uninstall()
+    return StepTiming(seconds, options.steps, {name: float(value) for name, value in logs.items()}, captured.status)
 
 
 def eval_rate(method, split, task, registry, device, batch_size: int, repeats: int, limit: int = EVAL_IMAGES,
@@ -384,6 +395,7 @@ def step_speed(prepared, registry, splits, device, batch_size: int, seed: int, o
     train split of each domain the phase sees (made here if not given).
     """
     from udabench.runner import build_method, seed_everything
+    from udabench.runner.capture import static_step_of
     from udabench.runner.execution import to_channels_last
 
     phase = adaptation_phase(prepared)
@@ -392,7 +404,7 @@ def step_speed(prepared, registry, splits, device, batch_size: int, seed: int, o
     num_classes = splits["source_train"].num_classes
     timings, kept = {}, None
     for variant in variants:
-        if variant == "udabench":
+        if variant in ("udabench", "captured"):
             feed = IndexedBatches({role: splits[f"{role}_train"] for role in roles}, prepared.task, batch_size,
                                   device, seed, channels_last)
         elif variant == "typical":
@@ -405,9 +417,12 @@ def step_speed(prepared, registry, splits, device, batch_size: int, seed: int, o
         try:
             seed_everything(seed, deterministic=device.type == "cpu")  # as a run: same initial weights
             method = build_method(prepared, device, num_classes)
+            if variant == "captured" and static_step_of(method) is None:
+                continue  # nothing to capture: the row says why (capture_status)
             if channels_last:
                 to_channels_last(method)
-            timings[variant] = time_phase(method, phase.name, phase_steps, feed, options, device, precision)
+            timings[variant] = time_phase(method, phase.name, phase_steps, feed, options, device, precision,
+                                          capture=variant == "captured")
         finally:
             feed.close()
         if kept is None:
@@ -459,6 +474,7 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
     import torch  # after the checks: a mistyped name is answered without the seconds of importing torch
 
     from udabench.runner import load_task_data, resolve_device
+    from udabench.runner.capture import wanted
     from udabench.runner.execution import use_channels_last
 
     devices = {request.device: resolve_device(request.device) for request in requests}
@@ -492,11 +508,13 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                     log(f"{task_name}: PNG-encoding the train split of {', '.join(missing)} for the typical pipeline")
                     encoded.update(encode_train_splits(splits, missing))
                 channels_last = use_channels_last(request.channels_last, device, run.backbone_name)
+                variants = ("udabench", "typical") + (("captured",) if wanted(request.capture, device) else ())
                 log(f"[{done}/{total}] {run.method.name} on {task_name}, phase '{phase.name}' "
                     f"({'+'.join(roles)}), {device}, {torch.get_num_threads()} thread(s), {request.precision}"
-                    f"{', channels-last' if channels_last else ''}: udabench path, then typical")
+                    f"{', channels-last' if channels_last else ''}: udabench path, then typical"
+                    f"{', then captured' if 'captured' in variants else ''}")
                 timings, method = step_speed(run, registry, splits, device, request.batch_size, request.seed,
-                                             options, encoded, precision=request.precision,
+                                             options, encoded, variants=variants, precision=request.precision,
                                              channels_last=channels_last)
                 log(f"[{done}/{total}] {run.method.name} on {task_name}: evaluation")
                 evals = eval_rate(method, splits["target_test"], run.task, registry, device,
@@ -504,11 +522,20 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                                   precision=request.precision, channels_last=channels_last)
                 del method
                 ours, theirs = timings["udabench"].steps_per_s, timings["typical"].steps_per_s
+                if "captured" not in variants:
+                    capture_status = "off"
+                elif "captured" not in timings:
+                    capture_status = "eager: the method's step is not static (it has no static_update)"
+                else:
+                    capture_status = timings["captured"].capture
+                captured = timings["captured"].steps_per_s if capture_status == "captured" else None
                 row = {
                     "method": run.method.name, "task": task_name, "device": str(device),
                     "threads": torch.get_num_threads(), "precision": request.precision,
                     "channels_last": channels_last,
                     "udabench_steps_per_s": ours, "typical_steps_per_s": theirs, "ratio": ours / theirs,
+                    "captured_steps_per_s": captured, "captured_ratio": captured / theirs if captured else None,
+                    "capture": capture_status,
                     "udabench_images_per_s": ours * request.batch_size * len(roles),
                     "eval_images_per_s": evals, "cold_load_s": cold, "warm_load_s": warm,
                     "phase": phase.name, "inputs": roles, "batch_size": request.batch_size,
@@ -519,7 +546,10 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                 _finite(row)
                 rows.append(row)
                 log(f"[{done}/{total}] {run.method.name} on {task_name}: udabench {ours:.2f} steps/s, typical "
-                    f"{theirs:.2f} steps/s ({ours / theirs:.2f}x), evaluation {evals:,.0f} images/s")
+                    f"{theirs:.2f} steps/s ({ours / theirs:.2f}x)"
+                    + (f", captured {captured:.2f} steps/s ({captured / theirs:.2f}x)" if captured else "")
+                    + (f" (capture: {capture_status})" if capture_status not in ("off", "captured") else "")
+                    + f", evaluation {evals:,.0f} images/s")
             del splits
     finally:
         torch.set_num_threads(previous_threads)
@@ -540,7 +570,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     from tabulate import tabulate
 
     def cell(key, value):
-        if key == "ratio":
+        if value is None:
+            return "–"
+        if key.endswith("ratio"):
             return f"{value:.2f}x"
         if key.endswith("steps_per_s"):
             return f"{value:.2f}"

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "end). The progress bar names the runs in flight and when they started. Flags override the "
                     "sweep file.",
         epilog="Sweep file (TOML) keys: name, methods, tasks, seeds, steps, batch_size, device, threads, "
-               "backbone, eval_points, snapshots, share_source, workers_per_gpu, precision, channels_last, "
+               "backbone, eval_points, snapshots, share_source, workers_per_gpu, precision, channels_last, capture, "
                "resolution (segmentation tasks, \"512x256\"), data "
                "(table DATASET = PATH, relative to the "
                "file), data_root, set (table NAME = VALUE), grid (table NAME = [VALUES]), and per-method "
@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 PRECISION_HELP = ("fp32 (default) or bf16: bf16 autocast around each training update and the evaluation forward "
                   "passes, on CUDA or the CPU; a bf16 run is a different run from an fp32 one (its own key)")
+CAPTURE_HELP = ("compile the whole training step of a method whose step is static (DANN) with torch.compile, "
+                "replayed as a CUDA graph on CUDA: on, off, or auto (default: on for CUDA, off on the CPU, where "
+                "compiling costs more than it saves); falls back to eager if compiling fails; not part of the run key")
 CHANNELS_LAST_HELP = ("memory format of the network and its input batches: on, off, or auto (default: on for a "
                       "timm ResNet backbone on CUDA, off otherwise); a layout only, not part of the run key")
 
@@ -199,12 +202,14 @@ CHANNELS_LAST_HELP = ("memory format of the network and its input batches: on, o
 # The values of udabench.runner.execution, named here so that building the parser imports no runner code.
 PRECISIONS = ("fp32", "bf16")
 CHANNELS_LAST = ("auto", "on", "off")
+CAPTURE = ("auto", "on", "off")
 
 
 def _add_execution_arguments(parser, defaults: bool = True) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32" if defaults else None, help=PRECISION_HELP)
     parser.add_argument("--channels-last", choices=CHANNELS_LAST, default="auto" if defaults else None,
                         help=CHANNELS_LAST_HELP)
+    parser.add_argument("--capture", choices=CAPTURE, default="auto" if defaults else None, help=CAPTURE_HELP)
 
 
 def _add_bench_parser(commands) -> None:
@@ -223,6 +228,7 @@ def _add_bench_parser(commands) -> None:
                     "(cold) and again from it (warm), in a temporary cache folder removed afterwards. Prints a "
                     "table (--json: a JSON list of rows) on stdout and progress on stderr.",
         epilog="Columns: udabench and typical steps/s (median over the rounds), ratio (udabench / typical), "
+               "captured steps/s and captured ratio (the step compiled whole, over typical; – where not timed), "
                "udabench images/s (training images per second through udabench's path, both domains), eval "
                "images/s, cold and warm load s (the same for every method of a task), precision.",
     )
@@ -244,6 +250,10 @@ def _add_bench_parser(commands) -> None:
                             "--precision bf16'); fp32,bf16 times both, one row each, and prints bf16's steps/s over "
                             "fp32's")
     bench.add_argument("--channels-last", choices=CHANNELS_LAST, default="auto", help=CHANNELS_LAST_HELP)
+    bench.add_argument("--capture", choices=CAPTURE, default="auto",
+                       help="also time udabench's path with the step compiled whole, as 'udabench run --capture' "
+                            "compiles it, for methods whose step is static (DANN): on, off, or auto (default: on "
+                            "for CUDA); the compilation happens in the warm-up steps")
     bench.add_argument("--loader-workers", type=int, default=2,
                        help="DataLoader workers per domain of the typical pipeline (default 2; 0 loads in the "
                             "training process)")
@@ -381,6 +391,7 @@ def cmd_run(args) -> int:
         data=parse_assignments(args.data, "--data"), data_root=args.data_root, progress=not args.no_progress,
         threads=args.threads, snapshots=args.snapshots, eval_points=args.eval_points,
         checkpoint_every=args.checkpoint_minutes * 60, precision=args.precision, channels_last=args.channels_last,
+        capture=args.capture,
     )
     if args.checkpoint_minutes < 0:
         raise UdabenchError(f"--checkpoint-minutes must not be negative (got {args.checkpoint_minutes})")
@@ -534,7 +545,7 @@ def cmd_sweep(args) -> int:
     for flag, attribute in (("steps", "steps"), ("batch_size", "batch_size"), ("device", "device"),
                             ("threads", "threads"), ("backbone", "backbone"), ("data_root", "data_root"),
                             ("eval_points", "eval_points"), ("precision", "precision"),
-                            ("channels_last", "channels_last")):
+                            ("channels_last", "channels_last"), ("capture", "capture")):
         if getattr(args, flag) is not None:
             setattr(config, attribute, getattr(args, flag))
     if args.resolution:
@@ -884,7 +895,7 @@ def cmd_bench(args) -> int:
                     method=method, task=task_name, seed=args.seed, batch_size=args.batch_size, device=args.device,
                     overrides=overrides, backbone=args.backbone, data_root=args.data_root, threads=args.threads,
                     data={name: path for name, path in data.items() if name in datasets}, progress=False,
-                    precision=precision, channels_last=args.channels_last))
+                    precision=precision, channels_last=args.channels_last, capture=args.capture))
     unused = sorted(set(data) - used)
     if unused:
         raise UdabenchError(f"--data names {', '.join(unused)}, which none of the tasks ({', '.join(tasks)}) uses")

@@ -38,7 +38,7 @@ FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "methods": list, "tasks": list, "seeds": list, "steps": int, "batch_size": int,
     "device": str, "threads": int, "backbone": str, "data": dict, "data_root": str, "set": dict,
     "grid": dict, "eval_points": int, "snapshots": int, "share_source": bool, "method": dict, "resolution": str,
-    "workers_per_gpu": int, "precision": str, "channels_last": str,
+    "workers_per_gpu": int, "precision": str, "channels_last": str, "capture": str,
 }
 METHOD_TABLE_KEYS: dict[str, type | tuple[type, ...]] = {"set": dict, "grid": dict, "steps": int,
                                                         "batch_size": int}
@@ -68,6 +68,7 @@ class SweepConfig:
     workers_per_gpu: int | None = None  # local executor: runs at once per visible GPU, each worker pinned to one
     precision: str = "fp32"  # fp32 or bf16 (autocast; part of the run key when not fp32)
     channels_last: str = "auto"  # auto, on, off
+    capture: str = "auto"  # auto, on, off
     per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str = ""
     resolution: tuple[int, int] | None = None  # (height, width) of the sweep's segmentation tasks
@@ -142,7 +143,7 @@ def read_sweep_file(path: str | os.PathLike) -> SweepConfig:
     config = SweepConfig()
     for key in ("methods", "tasks", "seeds", "steps", "batch_size", "device", "threads", "backbone",
                 "eval_points", "snapshots", "share_source", "name", "workers_per_gpu", "precision",
-                "channels_last"):
+                "channels_last", "capture"):
         if key in raw:
             setattr(config, key, raw[key])
     folder = file.resolve().parent
@@ -222,6 +223,7 @@ def expand(config: SweepConfig, registry) -> list[Job]:
                 threads=config.threads, snapshots=config.snapshots, eval_points=config.eval_points, progress=False,
                 resolution=config.resolution if tasks[task].kind == "segmentation" else None,
                 precision=config.precision, channels_last=config.channels_last,
+                capture=config.capture,
             )
             depends_on = None
             if config.share_source and _has_source_phase(spec) and method_name != SHARED_SOURCE_METHOD:

@@ -3,12 +3,17 @@
 Source and target batches go through the task model in one forward pass, so batch-norm statistics
 are shared between the domains. The discriminator (two batch-normed hidden layers) follows the
 widely used Office-31 recipe; the GRL and learning-rate schedules follow the paper.
+
+The step is static (:mod:`udabench.capture`): ``update`` writes the step's learning rates and GRL
+coefficient into tensors, and ``static_update`` (forward, backward, SGD step) reads them, so that the
+runner can compile and capture it whole.
 """
 
 import torch
 import torch.nn.functional as F
 
-from udabench.method import Method, grl_coefficient, mlp, reverse_gradient, schedule_lr, sgd, task_model
+from udabench.capture import schedule_tensor_lr, tensor_lr
+from udabench.method import Method, grl_coefficient, mlp, reverse_gradient, sgd, task_model
 
 
 class DANN(Method):
@@ -18,19 +23,24 @@ class DANN(Method):
         self.model = task_model(context, hp)
         width = hp["discriminator_dim"]
         self.discriminator = mlp([self.model.out_features, width, width, 1])
+        # The GRL coefficient of the current step, set by update() (not a buffer: not in checkpoints).
+        self.coefficient = torch.zeros((), device=context.device)
 
     def begin_phase(self, phase, steps):
         self.steps = steps
-        self.optimizer = sgd(self.parameters(), self.hparams)
+        self.optimizer = tensor_lr(sgd(self.parameters(), self.hparams))
 
     def update(self, phase, step, batch):
         progress = step / self.steps
-        schedule_lr(self.optimizer, self.hparams, progress)
+        schedule_tensor_lr(self.optimizer, self.hparams, progress)
+        self.coefficient.fill_(grl_coefficient(progress, self.hparams["grl_gamma"]))
+        return self.static_update(batch)
+
+    def static_update(self, batch):
         n_source = batch.source_x.shape[0]
         features = self.model.features(torch.cat([batch.source_x, batch.target_x]))
         class_loss = F.cross_entropy(self.model.head(features[:n_source]), batch.source_y)
-        coefficient = grl_coefficient(progress, self.hparams["grl_gamma"])
-        domain_logits = self.discriminator(reverse_gradient(features, coefficient)).squeeze(1)
+        domain_logits = self.discriminator(reverse_gradient(features, self.coefficient)).squeeze(1)
         domain_labels = torch.cat([torch.ones(n_source, device=features.device),
                                    torch.zeros(features.shape[0] - n_source, device=features.device)])
         domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)

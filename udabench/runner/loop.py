@@ -14,6 +14,7 @@ from udabench.errors import UdabenchError
 from udabench.machine import available_cores
 from udabench.plugins import Registry
 from udabench.runner.build import build_method
+from udabench.runner.capture import Capture
 from udabench.runner import resume
 from udabench.runner.checkpoints import _take_stored_weights
 from udabench.runner.evaluation import Evaluator, main_metric
@@ -90,6 +91,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     if channels_last:
         to_channels_last(method)
     normalize = Normalizer(prepared.task, device, channels_last)
+    capture = Capture(request.capture, device)
     if request.source_checkpoint:
         _take_stored_weights(method.load_source_weights, request.source_checkpoint,
                              f"--source-run {request.source_run[:12]}: its weights do not fit", prepared.method.name)
@@ -150,6 +152,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         eval_steps = set(evaluation_steps(steps, request.eval_points)) if last_phase else {steps}
         log_every = request.log_every or max(1, min(50, steps // 20))
         method.begin_phase(phase.name, steps)
+        capture.install(method)  # compile the phase's static step (--capture), or leave it eager
         sums: dict[str, Any] = {}
         counts: dict[str, int] = {}
         count = 0
@@ -226,6 +229,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
             artifact_dir.mkdir(parents=True, exist_ok=True)  # the source model, for 'udabench plot --features'
             torch.save({k: v.detach().cpu() for k, v in method.state_dict().items()}, artifact_dir / SOURCE_MODEL_FILE)
     bar.close()
+    capture.uninstall()
     if device.type == "cuda":
         torch.cuda.synchronize()
     trained = time.perf_counter()
@@ -240,6 +244,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         "selection": selections(evaluator.points, main_metric(prepared.task)),
         "data": data_details,
         "channels_last": channels_last,
+        "capture": capture.status,
     }
     if dense:
         result.details["per_class_iou"] = evaluator.per_class_iou()

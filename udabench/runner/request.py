@@ -17,6 +17,7 @@ from udabench.data.loading import DataSource, resolve_source
 from udabench.code import code_identity
 from udabench.errors import UdabenchError
 from udabench.plugins import Registry
+from udabench.runner.capture import CAPTURE
 from udabench.runner.execution import CHANNELS_LAST, PRECISIONS
 from udabench.specs import BackboneSpec, MethodSpec, TaskSpec
 
@@ -51,6 +52,7 @@ class RunRequest:
     generator_checkpoint: str | None = None  # the checkpoint of --set generator_from=RUN (jobs.resolve_stored_runs)
     precision: str = "fp32"  # fp32, or bf16 autocast around updates and evaluation (in the key when not fp32)
     channels_last: str = "auto"  # auto, on, off: convolutions' memory format (execution.py; not in the key)
+    capture: str = "auto"  # auto, on, off: compile a static step whole (runner/capture.py; not in the key)
 
 
 @dataclass
@@ -110,6 +112,8 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
     if request.channels_last not in CHANNELS_LAST:
         raise UdabenchError(f"--channels-last must be one of {', '.join(CHANNELS_LAST)} "
                             f"(got '{request.channels_last}')")
+    if request.capture not in CAPTURE:
+        raise UdabenchError(f"--capture must be one of {', '.join(CAPTURE)} (got '{request.capture}')")
     backbone_name = request.backbone or task.backbone
     backbone = registry.get("backbones", backbone_name)
     augment_module.check(task)
