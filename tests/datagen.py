@@ -172,6 +172,12 @@ class ForkedCli:
         return subprocess.CompletedProcess(["udabench"], self.returncode, out, err)
 
 
+def forked_cli(*args, env_extra=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``udabench ARGS`` in a forked child (:class:`ForkedCli`), finished: for tests of what a command
+    prints and returns (one error line, exit 2) that need no new interpreter."""
+    return ForkedCli(*args, env_extra=env_extra).completed(timeout)
+
+
 def make_office_domain(root: Path, domain: str, size=(40, 32), per_class: int = 2, seed: int = 0,
                        classes=None, nested: bool = True) -> Path:
     """An Office-31 domain in the official layout, ``root/<domain>/images/<class>/frame_NNNN.jpg``.

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 import pytest
 
-from datagen import REPO, SHARED_DATA, digit_images, make_hub_folder, png_bytes, run_cli, write_parquet_split
+from datagen import REPO, SHARED_DATA, digit_images, make_hub_folder, forked_cli, png_bytes, run_cli, write_parquet_split
 from udabench.data import integrity
 from udabench.data.inventory import inventory
 from udabench.data.loading import DataSource, load_split, resolve_source
@@ -76,9 +76,8 @@ def mnist_only_root(tmp_path, tiny_digits):
 
 def test_a_data_root_without_the_folder_stops_the_run_before_the_store(mnist_only_root, tmp_path):
     store = tmp_path / "store" / "r.sqlite"
-    process = run_cli("run", "--method", "source-only", "--task", "mnist-usps", "--data-root", mnist_only_root,
-                      "--steps", "2", "--device", "cpu", "--threads", "1", "--store", store, "--no-progress",
-                      env_extra={"HF_HUB_OFFLINE": "1"})
+    process = forked_cli("run", "--method", "source-only", "--task", "mnist-usps", "--data-root", mnist_only_root,
+                         "--steps", "2", "--device", "cpu", "--threads", "1", "--store", store, "--no-progress")
     line = one_error_line(process)
     assert line == (f"udabench: error: data root {mnist_only_root} has no folder for 'usps' (expected "
                     f"{mnist_only_root / 'usps'}; it holds: mnist, notes); put usps there, pass --data usps=PATH, "
@@ -116,9 +115,9 @@ def test_generated_datasets_need_no_folder_in_a_data_root(registry, tmp_path):
 
 def test_swapped_folders_are_refused_in_one_line_before_the_store(tiny_digits, tmp_path):
     store = tmp_path / "store" / "r.sqlite"
-    process = run_cli("run", "--method", "source-only", "--task", "mnist-usps", "--data",
-                      f"mnist={tiny_digits['usps']}", "--data", f"usps={tiny_digits['mnist']}", "--steps", "2",
-                      "--device", "cpu", "--threads", "1", "--store", store, "--no-progress")
+    process = forked_cli("run", "--method", "source-only", "--task", "mnist-usps", "--data",
+                         f"mnist={tiny_digits['usps']}", "--data", f"usps={tiny_digits['mnist']}", "--steps", "2",
+                         "--device", "cpu", "--threads", "1", "--store", store, "--no-progress")
     line = one_error_line(process)
     assert line == (f"udabench: error: data for 'mnist' in {tiny_digits['usps'].resolve()} does not fit the 'mnist' "
                     "spec: expected 28x28 px images (every mnist image is), found 16x16 px (32 of 32 images "

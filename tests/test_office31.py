@@ -17,7 +17,7 @@ import timm
 import torch
 from torch import nn
 
-from datagen import make_office_domain, make_office_root, run_cli, tiny_office_task
+from datagen import make_office_domain, forked_cli, make_office_root, run_cli, tiny_office_task
 from udabench.cli import main
 from udabench.data.augment import Augmenter, center_crop, random_resized_boxes
 from udabench.data.loading import load_split, resolve_source
@@ -457,12 +457,13 @@ def test_a_short_dann_run_on_generated_office_data_through_the_cli(tmp_path, cap
 def test_the_cli_without_office_data_or_hub_says_what_is_needed(tmp_path):
     empty = tmp_path / "data"
     empty.mkdir()
-    result = run_cli("run", "--method", "dann", "--task", "office31-w-a", "--store", tmp_path / "x.sqlite",
-                     env_extra={"UDABENCH_DATA": str(empty)})
+    result = forked_cli("run", "--method", "dann", "--task", "office31-w-a", "--store", tmp_path / "x.sqlite",
+                        env_extra={"UDABENCH_DATA": str(empty)})
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "domain_adaptation_images.tar.gz" in result.stderr and "--data office31-webcam=PATH" in result.stderr
     make_office_root(empty / "office31", domains=("webcam", "amazon"), size=(64, 64), per_class=1)
-    # With the data but neither the Hub nor its cache (HF_HUB_OFFLINE, an empty cache folder):
+    # With the data but neither the Hub nor its cache (HF_HUB_OFFLINE, an empty cache folder: read when
+    # huggingface_hub is imported, so in a new interpreter):
     result = run_cli("run", "--method", "dann", "--task", "office31-w-a", "--store", tmp_path / "x.sqlite",
                      "--steps", "1", "--batch-size", "16", "--device", "cpu", "--no-progress",
                      env_extra={"UDABENCH_DATA": str(empty), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),

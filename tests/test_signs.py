@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from datagen import run_cli
+from datagen import forked_cli
 from udabench.data.loading import load_split, resolve_source
 from udabench.errors import UdabenchError
 from udabench.plugins import load_registry
@@ -312,8 +312,8 @@ def test_cli_without_data_says_what_is_missing_and_how_to_get_it(tmp_path):
     store = tmp_path / "x.sqlite"
     empty_root = tmp_path / "data"
     empty_root.mkdir()
-    result = run_cli("run", "--method", "dann", "--task", "synsign-gtsrb", "--store", store,
-                     env_extra={"UDABENCH_DATA": str(empty_root)})
+    result = forked_cli("run", "--method", "dann", "--task", "synsign-gtsrb", "--store", store,
+                        env_extra={"UDABENCH_DATA": str(empty_root)})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
