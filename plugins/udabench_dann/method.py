@@ -23,8 +23,9 @@ class DANN(Method):
         self.model = task_model(context, hp)
         width = hp["discriminator_dim"]
         self.discriminator = mlp([self.model.out_features, width, width, 1])
-        # The GRL coefficient of the current step, set by update() (not a buffer: not in checkpoints).
-        self.coefficient = torch.zeros((), device=context.device)
+        # The GRL coefficient of the current step, set by update(): a buffer, so that it moves with the
+        # method to its device, but not a persistent one (checkpoints do not hold it).
+        self.register_buffer("coefficient", torch.zeros(()), persistent=False)
 
     def begin_phase(self, phase, steps):
         self.steps = steps
