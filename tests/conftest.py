@@ -23,6 +23,38 @@ if _WORKERS > 1:
 from datagen import make_hub_folder
 
 
+def _generate_each_split_once() -> None:
+    """Generated datasets (toy digits, scenes, moons) are the same in every test, but each test's
+    decoded-data cache starts empty, so each test that trains on one would generate it again (toy
+    digits: seconds). Here each generator runs once per split and test process; every call returns
+    fresh copies, so no test can change what another gets. Runs in other processes (CLI subprocesses,
+    sweep workers) generate as users' runs do."""
+    import functools
+    import importlib
+
+    from udabench.plugins import load_registry
+
+    for spec in load_registry(warn=False).specs["datasets"].values():
+        if not getattr(spec, "generator", None):
+            continue
+        module_name, _, attribute = spec.generator.partition(":")
+        module = importlib.import_module(module_name)
+        original = getattr(module, attribute)
+        if getattr(original, "generated_once", False):
+            continue
+        cached = functools.lru_cache(maxsize=None)(original)
+
+        def fresh(split, _cached=cached):
+            images, labels = _cached(split)
+            return [image.copy() for image in images], labels.copy()
+
+        fresh.generated_once = True
+        setattr(module, attribute, fresh)
+
+
+_generate_each_split_once()
+
+
 @pytest.fixture(autouse=True)
 def own_data_cache(monkeypatch):
     """An empty decoded-data cache for each test (and the subprocesses it starts): what one test decoded
