@@ -84,20 +84,29 @@ def test_a_method_without_a_static_step_runs_eagerly(registry, tiny_digits, tmp_
     assert result.details["capture"].startswith("eager: the method's step is not static")
 
 
-def test_a_step_that_fails_to_compile_falls_back_to_eager_and_leaves_no_trace(registry, tiny_digits, tmp_path,
-                                                                               monkeypatch, capsys):
+def _compiler_error():
     from torch._dynamo.exc import BackendCompilerFailed
 
+    return BackendCompilerFailed(lambda *a: None, RuntimeError("no compiler for this graph"), None)
+
+
+@pytest.mark.parametrize("error, name", [
+    (_compiler_error, "BackendCompilerFailed"),
+    # What capturing a step as a CUDA graph raises when the step does something a graph cannot hold.
+    (lambda: RuntimeError("operation not permitted when stream is capturing"), "RuntimeError"),
+])
+def test_a_first_step_that_fails_compiled_falls_back_to_eager_and_leaves_no_trace(registry, tiny_digits, tmp_path,
+                                                                                   monkeypatch, capsys, error, name):
     def broken_compile(function, device):
         def compiled(batch):
             function(batch)  # the step runs (weights, batch-norm statistics, optimiser move) ...
-            raise BackendCompilerFailed(lambda *a: None, RuntimeError("no compiler for this graph"), None)  # ... then fails
+            raise error()  # ... then fails
         return compiled
 
     eager = train(registry, request_for(tiny_digits, capture="off"), tmp_path / "eager")
     monkeypatch.setattr(capture_module, "_compile", broken_compile)
     fallen = train(registry, request_for(tiny_digits, capture="on"), tmp_path / "fallen")
-    assert fallen.details["capture"].startswith("eager: compiling the step failed (BackendCompilerFailed")
+    assert fallen.details["capture"].startswith(f"eager: the compiled step failed ({name}")
     assert "continuing without capture" in capsys.readouterr().err
     # The failed attempt was undone: the run equals one that never tried.
     weights_eager, weights_fallen = load_checkpoint(eager.checkpoint), load_checkpoint(fallen.checkpoint)
@@ -107,13 +116,30 @@ def test_a_step_that_fails_to_compile_falls_back_to_eager_and_leaves_no_trace(re
 
 
 def test_errors_of_the_method_itself_are_not_swallowed(registry, tiny_digits, tmp_path, monkeypatch):
-    def compile_that_raises(function, device):
+    from udabench_dann.method import DANN
+
+    def broken(self, batch):
+        raise ValueError("a bug in the method")
+
+    monkeypatch.setattr(capture_module, "_compile", lambda function, device: function)
+    monkeypatch.setattr(DANN, "static_update", broken)
+    with pytest.raises(ValueError, match="a bug in the method"):  # compiled, then eagerly: raised both times
+        train(registry, request_for(tiny_digits, capture="on"), tmp_path)
+
+
+def test_after_the_first_step_only_the_compilers_errors_fall_back(registry, tiny_digits, tmp_path, monkeypatch):
+    def fails_at_the_third_step(function, device):
+        calls = [0]
+
         def compiled(batch):
-            raise ValueError("a bug in the method")
+            calls[0] += 1
+            if calls[0] == 3:
+                raise RuntimeError("an error of the step, not of the compiler")
+            return function(batch)
         return compiled
 
-    monkeypatch.setattr(capture_module, "_compile", compile_that_raises)
-    with pytest.raises(ValueError, match="a bug in the method"):
+    monkeypatch.setattr(capture_module, "_compile", fails_at_the_third_step)
+    with pytest.raises(RuntimeError, match="not of the compiler"):
         train(registry, request_for(tiny_digits, capture="on"), tmp_path)
 
 

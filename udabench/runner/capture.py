@@ -1,7 +1,7 @@
 """Whole-step capture (``--capture``): a method's static step compiled, with a fallback to eager.
 
 A method whose training step is static defines ``static_update`` (:mod:`udabench.capture`).
-:func:`install` replaces it on the method object with a compiled version: ``torch.compile`` with
+:meth:`Capture.install` replaces it on the method object with a compiled version: ``torch.compile`` with
 ``mode="reduce-overhead"`` on CUDA (the step replayed as a CUDA graph) and inductor's default mode
 elsewhere. Settings:
 
@@ -11,10 +11,12 @@ elsewhere. Settings:
 * ``on``: capture on any device;
 * ``off``: always eager.
 
-If compiling or running the compiled step raises, the run continues eagerly and says so in its
-details (``capture``). A failure at the first compiled call of a phase restores the method's
-parameters, buffers and optimiser states and random number generators from just before it, so that a partly run compiled step
-(a forward pass whose backward failed to compile) leaves no trace. Capture is not part of a run's
+If the first compiled call of a phase raises (where compiling and capturing happen), or a later
+one raises a compiler error (a recompilation), the run continues eagerly and says so in its details
+(``capture``); an error of the method itself then raises again from the eager step. A failure at
+the first call restores the method's parameters, buffers, optimiser states and random number
+generators from just before it, so that a partly run compiled step (a forward pass whose backward
+failed to compile) leaves no trace. Capture is not part of a run's
 key: the compiled step computes the same arithmetic (up to the order of floating-point sums, as
 CUDA kernels choose anyway), as ``channels_last`` is not.
 """
@@ -99,8 +101,11 @@ class Capture:
 
                     torch.compiler.cudagraph_mark_step_begin()
                 return compiled(*args, **kwargs)
-            except Exception as error:  # noqa: BLE001 - only the compiler's errors fall back, others re-raise
-                if not _is_compile_error(error):
+            except Exception as error:  # noqa: BLE001 - see below which errors fall back
+                # A phase's first compiled call (state saved) falls back on any error: compiling and
+                # capturing happen there, and an error of the method itself raises again eagerly. Later
+                # calls fall back only on the compiler's errors (a recompilation that fails).
+                if state is None and not _is_compile_error(error):
                     raise
                 capture._fall_back(method, error, state)
                 return eager(*args, **kwargs)
@@ -110,7 +115,7 @@ class Capture:
 
     def _fall_back(self, method, error: BaseException, state) -> None:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        self.status = f"eager: compiling the step failed ({type(error).__name__}: {reason[:200]})"
+        self.status = f"eager: the compiled step failed ({type(error).__name__}: {reason[:200]})"
         print(f"udabench: {self.status}; continuing without capture", file=sys.stderr)
         if state is not None:
             _restore(method, state)
