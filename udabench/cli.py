@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "end). The progress bar names the runs in flight and when they started. Flags override the "
                     "sweep file.",
         epilog="Sweep file (TOML) keys: name, methods, tasks, seeds, steps, batch_size, device, threads, "
-               "backbone, eval_points, snapshots, share_source, workers_per_gpu, precision, channels_last, capture, "
-               "resolution (segmentation tasks, \"512x256\"), data "
+               "backbone, eval_points, snapshots, share_source, workers_per_gpu, precision, channels_last, "
+               "capture, resolution (segmentation tasks, \"512x256\"), data "
                "(table DATASET = PATH, relative to the "
                "file), data_root, set (table NAME = VALUE), grid (table NAME = [VALUES]), and per-method "
                "tables [method.NAME] with set, grid, steps, batch_size.",

@@ -1,9 +1,9 @@
 """Whole-step capture (``--capture``): a method's static step compiled, with a fallback to eager.
 
 A method whose training step is static defines ``static_update`` (:mod:`udabench.capture`).
-:meth:`Capture.install` replaces it on the method object with a compiled version: ``torch.compile`` with
-``mode="reduce-overhead"`` on CUDA (the step replayed as a CUDA graph) and inductor's default mode
-elsewhere. Settings:
+:meth:`Capture.install` replaces it on the method object with a compiled version: ``torch.compile``
+with ``mode="reduce-overhead"`` on CUDA (the step replayed as a CUDA graph) and inductor's default
+mode elsewhere. Settings:
 
 * ``auto`` (the default): capture on CUDA; eager on the CPU, where ``udabench bench`` timed DANN's
   compiled mnist-usps step at 4.88 steps/s against 5.04 eager (2-core CPU, one thread, batch 64),
@@ -16,9 +16,9 @@ one raises a compiler error (a recompilation), the run continues eagerly and say
 (``capture``); an error of the method itself then raises again from the eager step. A failure at
 the first call restores the method's parameters, buffers, optimiser states and random number
 generators from just before it, so that a partly run compiled step (a forward pass whose backward
-failed to compile) leaves no trace. Capture is not part of a run's
-key: the compiled step computes the same arithmetic (up to the order of floating-point sums, as
-CUDA kernels choose anyway), as ``channels_last`` is not.
+failed to compile) leaves no trace. Capture is not part of a run's key: the compiled step computes
+the same arithmetic (up to the order of floating-point sums, as CUDA kernels choose anyway), as
+``channels_last`` is not.
 """
 
 from __future__ import annotations
