@@ -72,6 +72,7 @@ def test_bench_json_rows(data_args, cache_dir, tmp_path, monkeypatch, capsys):
     assert dann["capture"] == "captured" and dann["captured_steps_per_s"] > 0
     assert dann["captured_ratio"] == pytest.approx(dann["captured_steps_per_s"] / dann["typical_steps_per_s"])
     assert source_only["captured_steps_per_s"] is None and "not static" in source_only["capture"]
+    assert dann["captured_first_step_s"] > 0 and source_only["captured_first_step_s"] is None
     assert dann["phase"] == "train" and dann["inputs"] == ["source", "target"]
     assert source_only["inputs"] == ["source"]  # a phase that sees source only gets no target batch
     assert dann["udabench_images_per_s"] == pytest.approx(dann["udabench_steps_per_s"] * 16)

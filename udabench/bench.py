@@ -18,7 +18,8 @@ number of steps, one after the other in this process:
   (:class:`EncodedImages`, :class:`LoaderBatches`).
 * ``captured`` (``--capture on``, or ``auto`` on CUDA, for a method whose step is static): udabench's
   path with the step compiled whole as a run compiles it (:mod:`udabench.runner.capture`), timed
-  third; the compilation happens in its warm-up.
+  third; the compilation happens in its warm-up, whose first step is timed alone
+  (``captured_first_step_s`` in ``--json``).
 
 A phase sees only the domains its inputs name (a source-free adaptation phase gets target images
 alone). Timed steps are the last ones of a phase of the run's length (3000 steps unless the phase
@@ -258,6 +259,7 @@ class StepTiming:
     steps: int
     logs: dict[str, float]
     capture: str = "eager"  # as a run's details say: "captured", "eager" or "eager: <why>"
+    first_step_s: float | None = None  # the first warm-up step alone (with capture: compiling included)
 
     @property
     def steps_per_s(self) -> float:
@@ -290,9 +292,14 @@ def time_phase(method, phase: str, phase_steps: int, next_batch: Callable[[], An
     captured.install(method)
     step = length - total
     logs = {}
-    for _ in range(options.warmup):
+    first_step_s = None
+    for index in range(options.warmup):
+        started = time.perf_counter()
         logs = update(step)
         step += 1
+        if index == 0:
+            _synchronize(device)
+            first_step_s = time.perf_counter() - started
     _synchronize(device)
     seconds = []
     for _ in range(options.repeats):
@@ -303,7 +310,8 @@ def time_phase(method, phase: str, phase_steps: int, next_batch: Callable[[], An
         _synchronize(device)
         seconds.append(time.perf_counter() - started)
     captured.uninstall()
-    return StepTiming(seconds, options.steps, {name: float(value) for name, value in logs.items()}, captured.status)
+    return StepTiming(seconds, options.steps, {name: float(value) for name, value in logs.items()}, captured.status,
+                      first_step_s)
 
 
 def eval_rate(method, split, task, registry, device, batch_size: int, repeats: int, limit: int = EVAL_IMAGES,
@@ -529,13 +537,15 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                 else:
                     capture_status = timings["captured"].capture
                 captured = timings["captured"].steps_per_s if capture_status == "captured" else None
+                # The captured variant's first step compiles (and on CUDA records the graph).
+                first_captured = timings["captured"].first_step_s if capture_status == "captured" else None
                 row = {
                     "method": run.method.name, "task": task_name, "device": str(device),
                     "threads": torch.get_num_threads(), "precision": request.precision,
                     "channels_last": channels_last,
                     "udabench_steps_per_s": ours, "typical_steps_per_s": theirs, "ratio": ours / theirs,
                     "captured_steps_per_s": captured, "captured_ratio": captured / theirs if captured else None,
-                    "capture": capture_status,
+                    "capture": capture_status, "captured_first_step_s": first_captured,
                     "udabench_images_per_s": ours * request.batch_size * len(roles),
                     "eval_images_per_s": evals, "cold_load_s": cold, "warm_load_s": warm,
                     "phase": phase.name, "inputs": roles, "batch_size": request.batch_size,
@@ -548,6 +558,7 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                 log(f"[{done}/{total}] {run.method.name} on {task_name}: udabench {ours:.2f} steps/s, typical "
                     f"{theirs:.2f} steps/s ({ours / theirs:.2f}x)"
                     + (f", captured {captured:.2f} steps/s ({captured / theirs:.2f}x)" if captured else "")
+                    + (f" after a first step of {first_captured:.1f} s (compiling)" if first_captured else "")
                     + (f" (capture: {capture_status})" if capture_status not in ("off", "captured") else "")
                     + f", evaluation {evals:,.0f} images/s")
             del splits

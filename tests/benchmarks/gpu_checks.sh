@@ -53,13 +53,15 @@ from pathlib import Path
 
 results, run_steps = Path(sys.argv[1]), int(sys.argv[2])
 rows = json.loads((results / "bench.json").read_text())
-print("| method | precision | udabench steps/s | typical steps/s | ratio | captured steps/s | captured ratio |")
-print("|---|---|---|---|---|---|---|")
+print("| method | precision | udabench steps/s | typical steps/s | ratio | captured steps/s | captured ratio "
+      "| captured first step s |")
+print("|---|---|---|---|---|---|---|---|")
 for row in rows:
     captured = row["captured_steps_per_s"]
     print(f"| {row['method']} | {row['precision']} | {row['udabench_steps_per_s']:.1f} | "
           f"{row['typical_steps_per_s']:.1f} | {row['ratio']:.2f}x | "
-          + (f"{captured:.1f} | {row['captured_ratio']:.2f}x |" if captured else f"– ({row['capture']}) | – |"))
+          + (f"{captured:.1f} | {row['captured_ratio']:.2f}x | {row['captured_first_step_s'] or 0:.1f} |"
+             if captured else f"– ({row['capture']}) | – | – |"))
 print()
 rates = {}
 for at_once in (1, 8):
