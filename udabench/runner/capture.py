@@ -29,6 +29,7 @@ from typing import Any
 
 CAPTURE = ("auto", "on", "off")
 STATIC_STEP = "static_update"  # the attribute a method with a static step defines
+NOT_STATIC = "eager: the method's step is not static (it has no static_update)"
 
 # The torch.compile backend and options; tests swap the backend for a cheaper one.
 BACKEND = "inductor"
@@ -39,6 +40,12 @@ def wanted(setting: str, device) -> bool:
     if setting == "auto":
         return device.type == "cuda"
     return setting == "on"
+
+
+def has_static_step(method_class) -> bool:
+    """Whether instances of ``method_class`` (a :class:`~udabench.method.Method` subclass) have a
+    static step, without building one."""
+    return callable(getattr(method_class, STATIC_STEP, None))
 
 
 def static_step_of(method):
@@ -85,10 +92,14 @@ class Capture:
             return  # fell back earlier in this run: stay eager
         eager = static_step_of(method)
         if eager is None:
-            self.status = "eager: the method's step is not static (it has no static_update)"
+            self.status = NOT_STATIC
             return
         self._method = method
         compiled = _compile(eager, self.device)
+        import torch
+
+        # On CUDA each call starts a new step of the CUDA-graph trees (the previous outputs are read).
+        mark_step = torch.compiler.cudagraph_mark_step_begin if self.device.type == "cuda" else None
         first = [True]
         capture = self
 
@@ -96,10 +107,8 @@ class Capture:
             state = _state(method) if first[0] else None
             first[0] = False
             try:
-                if capture.device.type == "cuda":
-                    import torch
-
-                    torch.compiler.cudagraph_mark_step_begin()
+                if mark_step is not None:
+                    mark_step()
                 return compiled(*args, **kwargs)
             except Exception as error:  # noqa: BLE001 - see below which errors fall back
                 # A phase's first compiled call (state saved) falls back on any error: compiling and
@@ -128,28 +137,15 @@ class Capture:
 
 
 def _state(method) -> dict[str, Any]:
-    """A copy of everything a step changes: parameters, buffers, optimiser states, torch's random
-    number generators (dropout draws from them)."""
-    import torch
-
+    """A copy of everything a step changes: the method's training state and torch's (and NumPy's and
+    Python's) random number generators, from which dropout draws."""
     from udabench.runner import resume
 
-    return {"method": copy.deepcopy(method.state_dict()),
-            "optimizers": {name: copy.deepcopy(o.state_dict()) for name, o in resume.optimizers_of(method).items()},
-            "random": torch.get_rng_state(),
-            "cuda_random": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    return {**copy.deepcopy(resume.training_state(method)), "random": resume.random_states({})}
 
 
 def _restore(method, state) -> None:
     from udabench.runner import resume
 
-    import torch
-
-    method.load_state_dict(state["method"])
-    torch.set_rng_state(state["random"])
-    if state["cuda_random"] is not None:
-        torch.cuda.set_rng_state_all(state["cuda_random"])
-    optimizers = resume.optimizers_of(method)
-    for name, saved in state["optimizers"].items():
-        if name in optimizers:
-            optimizers[name].load_state_dict(saved)
+    resume.load_training_state(method, state)
+    resume.set_random_states(state["random"], {})

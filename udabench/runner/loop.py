@@ -169,8 +169,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
             resume.save(resume_path, {
                 "key": prepared.key, "phase": index, "step": next_step, "done": done, "eval_time": eval_time,
                 "sums": sums, "counts": counts, "count": count,
-                "method": method.state_dict(),
-                "optimizers": {name: o.state_dict() for name, o in resume.optimizers_of(method).items()},
+                **resume.training_state(method),
                 "random": resume.random_states(generators),
                 "samplers": {role: sampler.state() for role, sampler in samplers.items()},
                 "history": result.history, "evaluations": evaluator.points, "confusion": evaluator.confusion,
@@ -271,11 +270,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
 
 def _restore(saved, method, samplers, generators, result, evaluator, snapshotter) -> None:
     """Put a resumed run back where its checkpoint left it (the current phase already begun)."""
-    method.load_state_dict(saved["method"])
-    optimizers = resume.optimizers_of(method)
-    for name, state in saved["optimizers"].items():
-        if name in optimizers:
-            optimizers[name].load_state_dict(state)
+    resume.load_training_state(method, saved)
     for role, state in saved["samplers"].items():
         if role in samplers:
             samplers[role].load_state(state)

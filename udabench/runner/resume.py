@@ -25,6 +25,22 @@ def optimizers_of(method) -> dict[str, Any]:
     return {name: value for name, value in vars(method).items() if isinstance(value, torch.optim.Optimizer)}
 
 
+def training_state(method) -> dict[str, Any]:
+    """What training changes in a method: its weights and buffers (``method``) and the state of each
+    optimiser it holds (``optimizers``), as references, not copies."""
+    return {"method": method.state_dict(),
+            "optimizers": {name: optimizer.state_dict() for name, optimizer in optimizers_of(method).items()}}
+
+
+def load_training_state(method, state: dict[str, Any]) -> None:
+    """Put back what :func:`training_state` took (optimisers the method no longer holds are skipped)."""
+    method.load_state_dict(state["method"])
+    optimizers = optimizers_of(method)
+    for name, saved in state["optimizers"].items():
+        if name in optimizers:
+            optimizers[name].load_state_dict(saved)
+
+
 def random_states(generators: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import torch
