@@ -403,7 +403,6 @@ def step_speed(prepared, registry, splits, device, batch_size: int, seed: int, o
     train split of each domain the phase sees (made here if not given).
     """
     from udabench.runner import build_method, seed_everything
-    from udabench.runner.capture import static_step_of
     from udabench.runner.execution import to_channels_last
 
     phase = adaptation_phase(prepared)
@@ -425,8 +424,6 @@ def step_speed(prepared, registry, splits, device, batch_size: int, seed: int, o
         try:
             seed_everything(seed, deterministic=device.type == "cpu")  # as a run: same initial weights
             method = build_method(prepared, device, num_classes)
-            if variant == "captured" and static_step_of(method) is None:
-                continue  # nothing to capture: the row says why (capture_status)
             if channels_last:
                 to_channels_last(method)
             timings[variant] = time_phase(method, phase.name, phase_steps, feed, options, device, precision,
@@ -482,8 +479,9 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
     import torch  # after the checks: a mistyped name is answered without the seconds of importing torch
 
     from udabench.runner import load_task_data, resolve_device
-    from udabench.runner.capture import wanted
+    from udabench.runner.capture import NOT_STATIC, has_static_step, wanted
     from udabench.runner.execution import use_channels_last
+    from udabench.specs import load_object
 
     devices = {request.device: resolve_device(request.device) for request in requests}
     previous_threads = torch.get_num_threads()
@@ -516,7 +514,10 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                     log(f"{task_name}: PNG-encoding the train split of {', '.join(missing)} for the typical pipeline")
                     encoded.update(encode_train_splits(splits, missing))
                 channels_last = use_channels_last(request.channels_last, device, run.backbone_name)
-                variants = ("udabench", "typical") + (("captured",) if wanted(request.capture, device) else ())
+                # A method whose step is not static has nothing to capture: the row says so, untimed.
+                static = has_static_step(load_object(run.method.factory))
+                capturing = wanted(request.capture, device)
+                variants = ("udabench", "typical") + (("captured",) if capturing and static else ())
                 log(f"[{done}/{total}] {run.method.name} on {task_name}, phase '{phase.name}' "
                     f"({'+'.join(roles)}), {device}, {torch.get_num_threads()} thread(s), {request.precision}"
                     f"{', channels-last' if channels_last else ''}: udabench path, then typical"
@@ -530,10 +531,10 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                                   precision=request.precision, channels_last=channels_last)
                 del method
                 ours, theirs = timings["udabench"].steps_per_s, timings["typical"].steps_per_s
-                if "captured" not in variants:
+                if not capturing:
                     capture_status = "off"
-                elif "captured" not in timings:
-                    capture_status = "eager: the method's step is not static (it has no static_update)"
+                elif not static:
+                    capture_status = NOT_STATIC
                 else:
                     capture_status = timings["captured"].capture
                 captured = timings["captured"].steps_per_s if capture_status == "captured" else None
