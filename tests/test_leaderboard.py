@@ -496,3 +496,20 @@ def test_segmentation_board_shows_miou_and_miou13_beside_the_papers(tmp_path, re
     assert cells[-1] == "42.5"  # Avg of the two
     assert "network" not in next(line for line in out.splitlines() if line.startswith("- Data on gta5-cityscapes"))
     assert "miou (miou13 on synthia-cityscapes)" in out
+
+
+def test_a_source_free_runs_unread_source_data_is_named_as_such(registry):
+    from udabench.leaderboard.board import data_description, data_sizes
+
+    loaded = {"kind": "parquet", "location": "mnist", "sizes": {"train": 60000, "test": 10000}}
+    unread = {"kind": "not loaded", "location": None, "revision": None, "sizes": {},
+              "note": "source-free: adapts the source model of run 0123456789ab without source data"}
+    usps = {"kind": "parquet", "location": "usps", "sizes": {"train": 7291, "test": 2007}}
+    assert data_description("mnist", unread, None) == "mnist: not loaded (source-free: adapts a stored source model)"
+    assert data_description("mnist", loaded, None) == "mnist: parquet folder 'mnist' (train 60000, test 10000 images)"
+    text, full = data_sizes([{"data": {"mnist": loaded, "usps": usps}}, {"data": {"mnist": unread, "usps": usps}}],
+                            "mnist-usps", registry)
+    assert text.startswith("mnist (source): not loaded by source-free runs or train 60000 (full); usps (target)")
+    assert full  # a run that read no source data does not make the sets partial
+    text, full = data_sizes([{"data": {"mnist": {}, "usps": usps}}], "mnist-usps", registry)
+    assert "mnist (source): sizes not recorded" in text and not full
