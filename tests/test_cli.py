@@ -273,6 +273,7 @@ def test_sweep_dry_run_json_is_one_object_per_planned_run(tiny_digits, store_pat
     assert len(rows) == 4 and {row["status"] for row in rows} == {"pending"}
     assert {(row["method"], row["seed"]) for row in rows} == {("dann", 0), ("dann", 1), ("source-only", 0),
                                                               ("source-only", 1)}
+    assert {row["estimated_s"] for row in rows} == {None}  # an empty store: nothing to estimate from
 
 
 def test_a_source_free_method_refuses_a_source_model_that_saw_target_data(data_args, store_path, cli):

@@ -18,7 +18,8 @@ from udabench.errors import UdabenchError
 from udabench.executors import schedule
 from udabench.plugins import load_registry
 from udabench.store import Store
-from udabench.sweep import Job, SweepConfig, expand, plan, read_sweep_file
+from udabench.sweep import (Job, SweepConfig, describe_duration, estimate_seconds, expand, plan, read_sweep_file,
+                            remaining_seconds)
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +184,10 @@ def test_dry_run_lists_runs_and_plan_sees_stored_ones(tiny_digits, store_path, c
     assert re.search(r"running: source-only mnist-usps seed 0 \(from \d\d:\d\d\)", out.err), out.err
     assert main([*args, "--dry-run"]) == 0
     assert capsys.readouterr().out.count("stored") == 3
+    # two more seeds: their time is estimated from the three stored runs of the method
+    assert main([*[a if a != "0-2" else "0-4" for a in args], "--dry-run"]) == 0
+    assert re.search(r"sweep: the runs to run take (about \d+ min|under a minute) of one worker's time, estimated "
+                     r"from the stored runs of their methods\n", capsys.readouterr().err)
     config = config_for(tiny_digits, methods=["source-only"], seeds=[0, 1, 2], steps=3, eval_points=1)
     state = plan(expand(config, registry), Store(store_path), retry_failed=False)
     assert len(state.done) == 3 and not state.pending
@@ -325,3 +330,45 @@ def test_a_cuda_sweep_can_be_planned_without_cuda(tiny_digits, store_path, capsy
     captured = capsys.readouterr()
     assert code == 0 and "CUDA is not available" not in captured.err
     assert "pending" in captured.out and "dann mnist-usps seed 0" in captured.out
+
+
+class FakeStore:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def query(self, status=None):
+        return [row for row in self.rows if status is None or row["status"] == status]
+
+
+def stored(method, task, steps, train_s, total_s, status="ok"):
+    return {"method": method, "task": task, "status": status, "config": {"phase_steps": {"train": steps}},
+            "timings": {"train_s": train_s, "total_s": total_s}}
+
+
+def test_run_times_are_estimated_from_stored_runs_of_the_method(tiny_digits, registry):
+    jobs = expand(config_for(tiny_digits, methods=["source-only", "dann"], tasks=["mnist-usps", "usps-mnist"],
+                             steps=300), registry)
+    key = {(job.request.method, job.request.task): job.key for job in jobs}
+    store = FakeStore([
+        stored("source-only", "mnist-usps", 100, 10.0, 14.0),  # 0.1 s a step, 4 s outside training
+        stored("source-only", "mnist-usps", 200, 40.0, 46.0),  # 0.2 s a step, 6 s
+        stored("source-only", "mnist-usps", 100, 30.0, 35.0),  # 0.3 s a step, 5 s
+        stored("source-only", "svhn-mnist", 100, 90.0, 90.0),  # another task: used only where none match
+        stored("dann", "mnist-usps", 100, 1.0, 2.0, status="failed"),  # a failed run says nothing
+    ])
+    estimates = estimate_seconds(jobs, store, registry)
+    assert estimates[key["source-only", "mnist-usps"]] == pytest.approx(0.2 * 300 + 5.0)  # medians
+    # no stored run on usps-mnist: the medians over the method's runs on every task (0.25 s a step, 4.5 s)
+    assert estimates[key["source-only", "usps-mnist"]] == pytest.approx(0.25 * 300 + 4.5)
+    assert key["dann", "mnist-usps"] not in estimates and key["dann", "usps-mnist"] not in estimates
+
+
+def test_time_left_shares_the_estimates_among_the_workers():
+    estimates = {"a": 100.0, "b": 300.0, "c": 50.0}
+    # b started 120 s ago and has 180 s left; a waits; d has no estimate; two workers share the work
+    left, unknown = remaining_seconds(estimates, ["a", "d"], {"b": 880.0}, workers=2, now=1000.0)
+    assert left == pytest.approx((100.0 + 180.0) / 2) and unknown == 1
+    # a run past its estimate counts as done, never as negative time
+    assert remaining_seconds(estimates, [], {"c": 0.0}, workers=1, now=1000.0) == (0.0, 0)
+    assert [describe_duration(s) for s in (20, 40 * 60, 3 * 3600 + 20 * 60 + 10)] == [
+        "under a minute", "about 40 min", "about 3 h 20 min"]

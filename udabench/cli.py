@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(same key as 'udabench run') are never trained again and failed ones only with "
                     "--retry-failed, so the same command resumes a sweep that was stopped or killed; "
                     "unfinished runs continue from their last checkpoint (every 5 minutes and at each phase "
-                    "end). The progress bar names the runs in flight and when they started. Flags override the "
+                    "end). The progress bar names the runs in flight and when they started, and the time left as "
+                    "estimated from the store's finished runs of the same methods. Flags override the "
                     "sweep file.",
         epilog="Sweep file (TOML) keys: name, methods, tasks, seeds, steps, batch_size, device, threads, "
                "backbone, eval_points, snapshots, share_source, workers_per_gpu, precision, channels_last, "
@@ -533,7 +534,8 @@ def cmd_sweep(args) -> int:
     from udabench.jobs import as_dict, describe
     from udabench.plugins import load_registry
     from udabench.store import Store
-    from udabench.sweep import EXECUTORS, SweepConfig, expand, plan, read_sweep_file
+    from udabench.sweep import (EXECUTORS, SweepConfig, describe_duration, estimate_seconds, expand, plan,
+                                read_sweep_file, remaining_seconds)
 
     config = read_sweep_file(args.file) if args.file else SweepConfig()
     if args.method:
@@ -597,6 +599,12 @@ def cmd_sweep(args) -> int:
     print(f"sweep{' ' + config.name if config.name else ''}: {len(jobs)} runs: {len(state.done)} already stored, "
           f"{len(state.failed)} stored as failed (not retried; --retry-failed), {len(state.pending)} to run",
           file=sys.stderr)
+    estimates = estimate_seconds(state.pending, store, registry) if state.pending else {}
+    if estimates:
+        unknown = len(state.pending) - len(estimates)
+        print(f"sweep: the runs to run take {describe_duration(sum(estimates.values()))} of one worker's time, "
+              f"estimated from the stored runs of their methods"
+              + (f" ({unknown} of them have none and are not counted)" if unknown else ""), file=sys.stderr)
     if args.dry_run:
         done, failed = {j.key for j in state.done}, {j.key for j in state.failed}
         for job in jobs:
@@ -604,7 +612,8 @@ def cmd_sweep(args) -> int:
             if args.json:
                 print(json.dumps({"run_id": job.run_id, "key": job.key, "status": status, "label": job.label(),
                                   "method": job.request.method, "task": job.request.task, "seed": job.request.seed,
-                                  "depends_on": job.depends_on}, sort_keys=True))
+                                  "depends_on": job.depends_on, "estimated_s": estimates.get(job.key)},
+                                 sort_keys=True))
                 continue
             after = f" (after {job.depends_on[:12]})" if job.depends_on else ""
             print(f"{job.run_id}  {status:7}  {job.label()}{after}")
@@ -618,25 +627,45 @@ def cmd_sweep(args) -> int:
               f"{', '.join(executor.gpus)}, {executor.threads} CPU thread(s) each", file=sys.stderr)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(state.pending), desc="sweep", unit="run", file=sys.stderr, dynamic_ncols=True)
+    # With estimates the bar says what is left from them: tqdm's own, the mean time of the runs done so
+    # far, misleads when cheap and expensive methods share a sweep.
+    parallel = (config.workers_per_gpu * len(executor.gpus) if config.workers_per_gpu is not None
+                else getattr(executor, "workers", None))
+    bar_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if estimates and parallel else None
+    bar = tqdm(total=len(state.pending), desc="sweep", unit="run", file=sys.stderr, dynamic_ncols=True,
+               bar_format=bar_format)
     running: dict[str, str] = {}  # key -> what the bar says of a run in flight
+    started: dict[str, float] = {}  # key -> when the run in flight started
+    waiting = [job.key for job in state.pending]
 
     def show_running():
-        labels = list(running.values())
-        bar.set_postfix_str(f"running: {'; '.join(labels)}" if labels else "", refresh=True)
+        parts = []
+        if bar_format and (waiting or started):
+            left, unknown = remaining_seconds(estimates, waiting, started, parallel, time.time())
+            parts.append(f"{describe_duration(left)} left" + (f" + {unknown} run(s) not estimated" if unknown else ""))
+        if running:
+            parts.append(f"running: {'; '.join(running.values())}")
+        bar.set_postfix_str("; ".join(parts), refresh=True)
 
     def on_start(job):
         running[job.key] = f"{job.label()} (from {time.strftime('%H:%M')})"
+        started[job.key] = time.time()
+        if job.key in waiting:
+            waiting.remove(job.key)
         show_running()
 
     def on_outcome(job, outcome):
         running.pop(job.key, None)
+        started.pop(job.key, None)
+        if job.key in waiting:  # finished without starting (e.g. blocked by a failed source run)
+            waiting.remove(job.key)
         bar.update(1)
         bar.write(describe(outcome), file=sys.stderr)
         show_running()
         if args.json:
             print(json.dumps(as_dict(outcome), sort_keys=True), flush=True)
 
+    show_running()
     outcomes = executor.run(state.pending, str(store.path), on_outcome, rerun=args.retry_failed, on_start=on_start)
     bar.close()
     counts = {status: sum(o.status == status for o in outcomes) for status in ("ok", "stored", "failed", "blocked")}

@@ -276,3 +276,65 @@ def plan(jobs: list[Job], store, retry_failed: bool) -> Plan:
         else:
             pending.append(job)
     return Plan(done, failed, pending)
+
+
+def estimate_seconds(jobs: list[Job], store, registry) -> dict[str, float]:
+    """The expected seconds of each job on one worker, from the stored ok runs of its method: their
+    median training seconds per step (over runs of the same task where there are any, else over all
+    tasks) times the job's steps, plus their median seconds outside training (loading, evaluation,
+    saving). Jobs of a method with no stored run get no estimate."""
+    from statistics import median
+
+    from udabench.runner import prepare
+
+    rates: dict[tuple[str, str], list[float]] = {}
+    overheads: dict[tuple[str, str], list[float]] = {}
+    for row in store.query(status="ok"):
+        steps = sum(((row.get("config") or {}).get("phase_steps") or {}).values())
+        timings = row.get("timings") or {}
+        train, total = timings.get("train_s"), timings.get("total_s")
+        if steps and train and total:
+            rates.setdefault((row["method"], row["task"]), []).append(train / steps)
+            overheads.setdefault((row["method"], row["task"]), []).append(max(0.0, total - train))
+
+    def pooled(table, method, task):
+        same_task = table.get((method, task))
+        return same_task or [v for (m, _), values in table.items() if m == method for v in values]
+
+    estimates = {}
+    for job in jobs:
+        method, task = job.request.method, job.request.task
+        rate, overhead = pooled(rates, method, task), pooled(overheads, method, task)
+        if not rate:
+            continue
+        steps = sum(prepare(registry, job.request).config["phase_steps"].values())
+        estimates[job.key] = median(rate) * steps + median(overhead)
+    return estimates
+
+
+def describe_duration(seconds: float) -> str:
+    """``seconds`` in words a person reads at a glance: "about 3 h 20 min", "about 40 min", "under a minute"."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    hours, minutes = divmod(minutes, 60)
+    return "about " + (f"{hours} h {minutes} min" if hours else f"{minutes} min")
+
+
+def remaining_seconds(estimates: dict[str, float], waiting: list[str], running: dict[str, float], workers: int,
+                      now: float) -> tuple[float, int]:
+    """Expected wall-clock seconds left of a sweep: the estimates of the runs not started, plus what is
+    left of each run in flight (``running`` maps keys to start times), shared among ``workers``; and
+    how many of those runs have no estimate."""
+    left, unknown = 0.0, 0
+    for key in waiting:
+        if key in estimates:
+            left += estimates[key]
+        else:
+            unknown += 1
+    for key, started in running.items():
+        if key in estimates:
+            left += max(0.0, estimates[key] - (now - started))
+        else:
+            unknown += 1
+    return left / max(1, workers), unknown
