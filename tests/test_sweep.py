@@ -370,5 +370,5 @@ def test_time_left_shares_the_estimates_among_the_workers():
     assert left == pytest.approx((100.0 + 180.0) / 2) and unknown == 1
     # a run past its estimate counts as done, never as negative time
     assert remaining_seconds(estimates, [], {"c": 0.0}, workers=1, now=1000.0) == (0.0, 0)
-    assert [describe_duration(s) for s in (20, 40 * 60, 3 * 3600 + 20 * 60 + 10)] == [
-        "under a minute", "about 40 min", "about 3 h 20 min"]
+    assert [describe_duration(s) for s in (20, 40 * 60, 3 * 3600 + 20 * 60 + 10, 2 * 3600 + 10)] == [
+        "under a minute", "about 40 min", "about 3 h 20 min", "about 2 h"]

@@ -318,7 +318,9 @@ def describe_duration(seconds: float) -> str:
     if minutes < 1:
         return "under a minute"
     hours, minutes = divmod(minutes, 60)
-    return "about " + (f"{hours} h {minutes} min" if hours else f"{minutes} min")
+    if not hours:
+        return f"about {minutes} min"
+    return f"about {hours} h {minutes} min" if minutes else f"about {hours} h"
 
 
 def remaining_seconds(estimates: dict[str, float], waiting: list[str], running: dict[str, float], workers: int,
