@@ -356,7 +356,7 @@ def test_run_times_are_estimated_from_stored_runs_of_the_method(tiny_digits, reg
         stored("source-only", "svhn-mnist", 100, 90.0, 90.0),  # another task: used only where none match
         stored("dann", "mnist-usps", 100, 1.0, 2.0, status="failed"),  # a failed run says nothing
     ])
-    estimates = estimate_seconds(jobs, store, registry)
+    estimates = estimate_seconds(jobs, store)
     assert estimates[key["source-only", "mnist-usps"]] == pytest.approx(0.2 * 300 + 5.0)  # medians
     # no stored run on usps-mnist: the medians over the method's runs on every task (0.25 s a step, 4.5 s)
     assert estimates[key["source-only", "usps-mnist"]] == pytest.approx(0.25 * 300 + 4.5)

@@ -599,7 +599,7 @@ def cmd_sweep(args) -> int:
     print(f"sweep{' ' + config.name if config.name else ''}: {len(jobs)} runs: {len(state.done)} already stored, "
           f"{len(state.failed)} stored as failed (not retried; --retry-failed), {len(state.pending)} to run",
           file=sys.stderr)
-    estimates = estimate_seconds(state.pending, store, registry) if state.pending else {}
+    estimates = estimate_seconds(state.pending, store) if state.pending else {}
     if estimates:
         unknown = len(state.pending) - len(estimates)
         print(f"sweep: the runs to run take {describe_duration(sum(estimates.values()))} of one worker's time, "

@@ -81,6 +81,7 @@ class Job:
     key: str
     depends_on: str | None = None  # key of the shared source run this job needs first
     shared_source: bool = False  # only a shared source model of other methods, not a run the sweep asks for
+    steps: int | None = None  # the steps of all the phases the run trains (its estimate scales with them)
 
     @property
     def run_id(self) -> str:
@@ -239,12 +240,15 @@ def expand(config: SweepConfig, registry) -> list[Job]:
                 # that all methods of a task and seed start from the same source model.
                 source_request = replace(request, method=SHARED_SOURCE_METHOD, steps=source_steps,
                                          batch_size=config.batch_size, overrides=task_model)
-                source_key = prepare(registry, source_request).key
+                source = prepare(registry, source_request)
+                source_key = source.key
                 if source_key not in shared:
-                    shared[source_key] = Job(source_request, source_key, shared_source=True)
+                    shared[source_key] = Job(source_request, source_key, shared_source=True,
+                                             steps=sum(source.config["phase_steps"].values()))
                 request.source_run = source_key
                 depends_on = source_key
-            jobs.append(Job(request, prepare(registry, request).key, depends_on))
+            prepared = prepare(registry, request)
+            jobs.append(Job(request, prepared.key, depends_on, steps=sum(prepared.config["phase_steps"].values())))
     if not jobs:
         raise UdabenchError("no method of the sweep trains on its tasks' kind (classification or segmentation)")
     # The shared source runs go first; a run asked for twice (e.g. also listed as source-only) runs once.
@@ -278,14 +282,12 @@ def plan(jobs: list[Job], store, retry_failed: bool) -> Plan:
     return Plan(done, failed, pending)
 
 
-def estimate_seconds(jobs: list[Job], store, registry) -> dict[str, float]:
+def estimate_seconds(jobs: list[Job], store) -> dict[str, float]:
     """The expected seconds of each job on one worker, from the stored ok runs of its method: their
     median training seconds per step (over runs of the same task where there are any, else over all
     tasks) times the job's steps, plus their median seconds outside training (loading, evaluation,
-    saving). Jobs of a method with no stored run get no estimate."""
+    saving). Jobs of a method with no stored run, or whose steps are not known, get no estimate."""
     from statistics import median
-
-    from udabench.runner import prepare
 
     rates: dict[tuple[str, str], list[float]] = {}
     overheads: dict[tuple[str, str], list[float]] = {}
@@ -305,10 +307,8 @@ def estimate_seconds(jobs: list[Job], store, registry) -> dict[str, float]:
     for job in jobs:
         method, task = job.request.method, job.request.task
         rate, overhead = pooled(rates, method, task), pooled(overheads, method, task)
-        if not rate:
-            continue
-        steps = sum(prepare(registry, job.request).config["phase_steps"].values())
-        estimates[job.key] = median(rate) * steps + median(overhead)
+        if rate and job.steps:
+            estimates[job.key] = median(rate) * job.steps + median(overhead)
     return estimates
 
 
