@@ -1,4 +1,4 @@
-"""The ``udabench`` command line: ``run``, ``sweep``, ``list``, ``results``, ``leaderboard``,
+"""The ``udabench`` command line: ``run``, ``sweep``, ``list``, ``results``, ``import``, ``leaderboard``,
 ``publish``, ``plot``, ``bench``, ``cache`` and ``check``.
 
 Listing, help and leaderboards never import torch or datasets: those load only when a run starts.
@@ -166,7 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--status", choices=["ok", "failed"], help="only runs with this status")
     results.add_argument("--show", metavar="RUN", help="print one run in full (id or id prefix)")
     results.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    results.add_argument("--export", metavar="FILE",
+                         help="write the runs (as filtered) to FILE, one JSON line each, with their final pictures "
+                              "in FILE's folder under NAME-pictures/, for 'udabench import' on another machine or "
+                              "in a later session (model weights are not exported)")
     results.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
+    importing = commands.add_parser(
+        "import", help="add the runs of 'udabench results --export' files to a store",
+        description="Add exported runs to the results store, as they were stored where they ran (configuration, "
+                    "numbers, code identity, revision, time), with their pictures. A run the store already "
+                    "holds as ok is kept; a stored failed run is replaced by an imported ok one. A sweep then "
+                    "trains only what neither store had; a shared source model whose weights did not travel is "
+                    "trained again (same key, same weights) when a run of the sweep still needs it.",
+    )
+    importing.add_argument("files", nargs="+", metavar="FILE", help="export files (JSON lines)")
+    importing.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
     _add_leaderboard_parsers(commands)
     _add_bench_parser(commands)
     cache = commands.add_parser(
@@ -361,7 +375,7 @@ def main(argv=None) -> int:
     try:
         return {"run": cmd_run, "sweep": cmd_sweep, "list": cmd_list, "results": cmd_results,
                 "leaderboard": cmd_leaderboard, "publish": cmd_publish, "plot": cmd_plot, "bench": cmd_bench,
-                "cache": cmd_cache, "check": cmd_check}[args.command](args)
+                "cache": cmd_cache, "check": cmd_check, "import": cmd_import}[args.command](args)
     except UdabenchError as exc:
         print(f"udabench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -798,10 +812,23 @@ _NUMBER_LIST = re.compile(rf'\[\s*(?:"(?:[^"\\]|\\.)*"\s*,\s*)?{_NUMBER}(?:\s*,\
 _NOT_INHERITED = ("name", "description", "suite", "reported", "base", "base_fields")
 
 
+def cmd_import(args) -> int:
+    from udabench.store import Store
+    from udabench.transfer import import_runs
+
+    store = Store(args.store)
+    counts = import_runs(args.files, store)
+    print(f"udabench: imported {counts['imported']} run(s) ({counts['pictures']} picture(s)) into {store.path}; "
+          f"kept {counts['kept']} the store already held", file=sys.stderr)
+    return 0
+
+
 def cmd_results(args) -> int:
     from udabench.store import Store
 
     store = Store(args.store, must_exist=True)
+    if args.show and args.export:
+        raise UdabenchError("give --show (one run) or --export (the runs as filtered), not both")
     if args.show:
         record = store.get(args.show)
         if record is None:
@@ -819,6 +846,13 @@ def cmd_results(args) -> int:
             print(line, file=sys.stderr)
         return 0
     records = store.query(method=args.method, task=args.task, status=args.status)
+    if args.export:
+        from udabench.transfer import export_runs
+
+        counts = export_runs(records, args.export)
+        print(f"udabench: exported {counts['runs']} run(s) and {counts['pictures']} picture(s) to {args.export}",
+              file=sys.stderr)
+        return 0
     if args.json:
         for record in records:
             print(json.dumps(record, sort_keys=True))

@@ -193,7 +193,8 @@ class LocalExecutor:
         def submit(job):
             gpu = min(in_flight, key=in_flight.get)  # the least loaded; ties: the first in order
             in_flight[gpu] += 1
-            future = pools[gpu].submit(run_job, _with_threads(job.request, self.threads), store_path, rerun)
+            future = pools[gpu].submit(run_job, _with_threads(job.request, self.threads), store_path,
+                                       rerun or getattr(job, "rerun", False))
             gpu_of[future] = gpu
             return future
 
@@ -242,7 +243,8 @@ class RayExecutor:
         capacity = self.max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1) // max(self.cpus, 1e-9)))
 
         def submit(job):
-            return remote.remote(_with_threads(job.request, self.threads), store_path, rerun)
+            return remote.remote(_with_threads(job.request, self.threads), store_path,
+                                 rerun or getattr(job, "rerun", False))
 
         def wait_any(refs):
             done, _ = ray.wait(refs, num_returns=1)

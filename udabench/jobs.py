@@ -107,7 +107,9 @@ def stored_checkpoint(store, run: str, task: str, backbone: str | None = None,
                             f"not '{backbone}'")
     checkpoint = Path(record["artifacts"] or "") / "model.pt"
     if not checkpoint.is_file():
-        raise UdabenchError(f"{option}: run {record['run_id']} has no checkpoint at {checkpoint}")
+        raise UdabenchError(f"{option}: run {record['run_id']} has no weights at {checkpoint} (runs added by "
+                            f"'udabench import' carry none: the same 'udabench run' with --rerun trains them again, "
+                            "and a sweep with share_source does so by itself)")
     return record["key"], str(checkpoint)
 
 

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_method_task ON runs (method, task);
 """
+COLUMNS = ("run_id", "key", "method", "task", "seed", "status", "error", "config", "metrics", "timings", "history",
+           "versions", "git_revision", "device", "artifacts", "created_at", "details")
 JSON_COLUMNS = ("config", "metrics", "timings", "history", "versions", "details")
 # Columns added after the first release, with their definitions: older stores gain them on open.
 ADDED_COLUMNS = {"details": "TEXT NOT NULL DEFAULT '{}'"}
@@ -108,6 +110,22 @@ class Store:
         with closing(self._connect()) as connection, connection:
             connection.execute(f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({placeholders})",
                                tuple(row.values()))
+
+    def put(self, record: dict[str, Any]) -> None:
+        """Write a whole row as given (an imported run keeps its creation time), replacing one of the same
+        key or id."""
+        row = {column: record.get(column) for column in COLUMNS}
+        for column in JSON_COLUMNS:
+            empty = [] if column == "history" else {}
+            row[column] = json.dumps(row[column] if row[column] is not None else empty, sort_keys=True)
+        columns = ", ".join(row)
+        placeholders = ", ".join("?" for _ in row)
+        try:
+            with closing(self._connect()) as connection, connection:
+                connection.execute("DELETE FROM runs WHERE key = ? OR run_id = ?", (row["key"], row["run_id"]))
+                connection.execute(f"INSERT INTO runs ({columns}) VALUES ({placeholders})", tuple(row.values()))
+        except sqlite3.Error as exc:
+            raise UdabenchError(f"cannot store run {row['run_id']} in {self.path}: {exc}") from None
 
     def query(self, method: str | None = None, task: str | None = None, status: str | None = None,
               seeds: Iterable[int] | None = None) -> list[dict[str, Any]]:

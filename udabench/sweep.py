@@ -82,6 +82,7 @@ class Job:
     depends_on: str | None = None  # key of the shared source run this job needs first
     shared_source: bool = False  # only a shared source model of other methods, not a run the sweep asks for
     steps: int | None = None  # the steps of all the phases the run trains (its estimate scales with them)
+    rerun: bool = False  # stored, but its weights are gone and a run of the sweep needs them: train it again
 
     @property
     def run_id(self) -> str:
@@ -279,7 +280,18 @@ def plan(jobs: list[Job], store, retry_failed: bool) -> Plan:
             failed.append(job)
         else:
             pending.append(job)
+    # A source model stored without its weights (imported from another store, or its artifacts removed)
+    # is trained again, first, when a run still to come starts from it: the same key trains the same weights.
+    needed = {job.depends_on for job in pending if job.depends_on}
+    for job in [job for job in done if job.key in needed and not _has_checkpoint(store.get(job.key))]:
+        done.remove(job)
+        job.rerun = True
+        pending.insert(0, job)
     return Plan(done, failed, pending)
+
+
+def _has_checkpoint(record) -> bool:
+    return bool(record and record.get("artifacts") and (Path(record["artifacts"]) / "model.pt").is_file())
 
 
 def estimate_seconds(jobs: list[Job], store) -> dict[str, float]:

@@ -1,0 +1,124 @@
+"""Stored runs as a text file that travels: ``udabench results --export`` and ``udabench import``.
+
+A sweep too long for one machine, or one sitting, is finished elsewhere: export its runs, carry the
+file (or commit it beside the sweep file), import them into another store, and the same sweep
+command there trains only what is missing. A page published from the merged store shows every run.
+
+An export is one JSON line per stored run, the row exactly as the store holds it (configuration,
+metrics, evaluation history, code identity, revision, creation time), and, in a folder beside the
+file (``NAME-pictures/RUN_ID/images``), the last picture of each kind that the run drew, which a
+published page shows. Model weights stay behind: a run that needs a source model whose weights did
+not travel (``--source-run``) trains that model again, which a sweep does by itself (a run's
+numbers do not depend on where or when it ran: the same key, seed and code give the same weights).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+from udabench.errors import UdabenchError
+
+# The columns every exported row carries; an import refuses a line without them.
+REQUIRED = ("run_id", "key", "method", "task", "seed", "status", "config", "metrics", "created_at")
+
+
+def pictures_dir(path: Path) -> Path:
+    """The folder beside an export file that holds its runs' pictures."""
+    return path.with_name(f"{path.stem}-pictures")
+
+
+def export_runs(records: Iterable[dict[str, Any]], path: str | Path) -> dict[str, int]:
+    """Write ``records`` (rows of a store) to ``path`` and their final pictures beside it; return
+    ``{"runs", "pictures"}``. An existing file and its pictures folder are replaced."""
+    from udabench.leaderboard.pictures import final_pictures
+    from udabench.plugins import load_registry
+
+    path = Path(path)
+    folder = pictures_dir(path)
+    registry = None
+    lines, copies = [], []
+    for record in records:
+        record = {k: v for k, v in record.items() if k != "artifact_files"}
+        images = Path(record["artifacts"]) / "images" if record.get("artifacts") else None
+        record["artifacts"] = None
+        if images is not None and images.is_dir():
+            if registry is None:
+                registry = load_registry(warn=False)
+            phases = ([phase.name for phase in registry.get("methods", record["method"]).phases]
+                      if record["method"] in registry.names("methods") else [])
+            pictures = final_pictures(images, phases)
+            if pictures:
+                record["artifacts"] = f"{folder.name}/{record['run_id']}"
+                copies.extend((p["path"], folder / record["run_id"] / "images" / p["path"].name) for p in pictures)
+        lines.append(json.dumps(record, sort_keys=True))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if folder.exists():
+            shutil.rmtree(folder)
+        for source, target in copies:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        path.write_text("".join(line + "\n" for line in lines))
+    except OSError as exc:
+        raise UdabenchError(f"cannot write the export {path}: {exc.strerror or exc}") from None
+    return {"runs": len(lines), "pictures": len(copies)}
+
+
+def read_export(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of an export file, each checked to be a stored run."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UdabenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UdabenchError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+        if isinstance(record, dict) and ("protocol" in record or ("metric" in record and "key" not in record)):
+            raise UdabenchError(f"{path} is a leaderboard's export ('udabench publish' writes it; 'udabench "
+                                "publish --from-export' reads it); 'udabench import' takes the files of "
+                                "'udabench results --export'")
+        missing = [name for name in REQUIRED if not isinstance(record, dict) or name not in record]
+        if missing:
+            raise UdabenchError(f"{path}, line {number}: not a stored run (no {', '.join(missing)})")
+        records.append(record)
+    return records
+
+
+def import_runs(paths: Iterable[str | Path], store) -> dict[str, int]:
+    """Add the runs of export files to ``store``; return counts of what became of them.
+
+    A run whose key the store holds as ``ok`` is kept as stored (``kept``); a stored ``failed`` row is
+    replaced by an imported ``ok`` one. Pictures are copied into the store's artifact folder."""
+    counts = {"imported": 0, "kept": 0, "pictures": 0}
+    for path in paths:
+        path = Path(path)
+        for record in read_export(path):
+            stored = store.get(record["key"])
+            if stored is not None and (stored["status"] == "ok" or record["status"] != "ok"):
+                counts["kept"] += 1
+                continue
+            source = path.parent / record["artifacts"] if record.get("artifacts") else None
+            record["artifacts"] = None
+            if source is not None and source.is_dir():
+                target = store.artifact_root / record["run_id"]
+                try:
+                    if target.exists():
+                        shutil.rmtree(target)
+                    shutil.copytree(source, target)
+                except OSError as exc:
+                    raise UdabenchError(f"cannot copy the pictures of run {record['run_id']} into {target}: "
+                                        f"{exc.strerror or exc}") from None
+                counts["pictures"] += sum(1 for p in target.rglob("*.png"))
+                record["artifacts"] = str(target)
+            store.put(record)
+            counts["imported"] += 1
+    return counts
