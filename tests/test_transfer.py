@@ -45,6 +45,16 @@ def test_exported_runs_import_elsewhere_and_a_sweep_there_trains_only_what_is_mi
     assert {line["run_id"] for line in lines} == set(stored)
     carried = export.parent / "runs-pictures" / adda["run_id"] / "images"
     assert sorted(p.name for p in carried.iterdir()) == ["samples-adapt-3.png", "translations-adapt-2.png"]
+    # --protocol keeps the runs a sweep file plans: the same sweep as a file, then one of another seed
+    protocol = tmp_path / "sweep.toml"
+    text = ('methods = ["adda"]\ntasks = ["mnist-usps"]\nseeds = [SEED]\nsteps = 3\nbatch_size = 8\n'
+            'device = "cpu"\neval_points = 1\nshare_source = true\nset = { source_steps = "3" }\n'
+            f'data = {{ mnist = "{tiny_digits["mnist"]}", usps = "{tiny_digits["usps"]}" }}\n')
+    for seed, runs in ((0, 2), (1, 0)):
+        protocol.write_text(text.replace("SEED", str(seed)))
+        assert main(["results", "--protocol", str(protocol), "--export", str(tmp_path / "p.jsonl"),
+                     "--store", str(here)]) == 0
+        assert f"exported {runs} run(s)" in capsys.readouterr().err
     shutil.rmtree(tmp_path / "here")  # the first machine is gone: only the file and its folder remain
 
     assert main(["import", str(export), "--store", str(there)]) == 0

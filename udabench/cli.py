@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--status", choices=["ok", "failed"], help="only runs with this status")
     results.add_argument("--show", metavar="RUN", help="print one run in full (id or id prefix)")
     results.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    results.add_argument("--protocol", metavar="SWEEP_FILE",
+                         help="only the runs that this sweep file plans (its shared source models included), as "
+                              "'udabench sweep' would plan them now")
     results.add_argument("--export", metavar="FILE",
                          help="write the runs (as filtered) to FILE, one JSON line each, with their final pictures "
                               "in FILE's folder under NAME-pictures/, for 'udabench import' on another machine or "
@@ -846,6 +849,12 @@ def cmd_results(args) -> int:
             print(line, file=sys.stderr)
         return 0
     records = store.query(method=args.method, task=args.task, status=args.status)
+    if args.protocol:
+        from udabench.plugins import load_registry
+        from udabench.sweep import expand, read_sweep_file
+
+        planned = {job.key for job in expand(read_sweep_file(args.protocol), load_registry(warn=False))}
+        records = [record for record in records if record["key"] in planned]
     if args.export:
         from udabench.transfer import export_runs
 
