@@ -203,6 +203,59 @@ def test_channels_last_trains_a_timm_resnet_to_the_same_numbers(registry, tiny_d
     assert on.metrics["accuracy"] == pytest.approx(off.metrics["accuracy"], abs=0.05)
 
 
+def test_a_cpu_evaluation_takes_channels_last_weights_and_gives_them_back_unchanged(registry, tiny_digits):
+    import contextlib
+
+    from udabench.runner import Normalizer, build_method, load_task_data
+    from udabench.runner.evaluation import cpu_evaluation_layout, predict_logits
+    from udabench.runner.execution import to_channels_last
+
+    prepared = prepare(registry, request_for(tiny_digits))
+    splits = load_task_data(prepared, registry, torch.device("cpu"), progress=False)
+    method = build_method(prepared, torch.device("cpu"), splits["source_train"].num_classes)
+    normalize = Normalizer(prepared.task, torch.device("cpu"), False)
+    images = splits["target_test"].images
+    before = {name: value.clone() for name, value in method.state_dict().items()}
+    plain = predict_logits(method, images, normalize, 16)
+    convolutions = [p for p in method.parameters() if p.dim() == 4 and p.shape[1] > 1]
+    assert convolutions and all(p.is_contiguous() for p in convolutions)
+    with cpu_evaluation_layout(method):
+        assert all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convolutions)
+        switched = predict_logits(method, images, normalize, 16)
+    torch.testing.assert_close(switched, plain, rtol=1e-4, atol=1e-5)  # float rounding at most
+    assert all(p.is_contiguous() for p in convolutions)
+    for name, value in method.state_dict().items():  # the weights training goes on with: bit for bit
+        assert torch.equal(value, before[name]) and value.is_contiguous(), name
+    to_channels_last(method)  # a channels-last run (--channels-last on) is evaluated as it is
+    with cpu_evaluation_layout(method):
+        assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convolutions)
+    assert all(not p.is_contiguous() for p in convolutions)
+    with contextlib.suppress(ValueError):  # and the weights go back even when the evaluation fails
+        method.to(memory_format=torch.contiguous_format)
+        with cpu_evaluation_layout(method):
+            raise ValueError
+    assert all(p.is_contiguous() for p in convolutions)
+
+
+def test_evaluating_channels_last_changes_nothing_a_run_trains(registry, tiny_digits, tmp_path, monkeypatch):
+    import contextlib
+
+    from udabench.runner import evaluation
+
+    request = request_for(tiny_digits, steps=6, eval_points=3)
+    prepared = prepare(registry, request)
+    switched = execute(prepared, registry, request, tmp_path / "switched")
+    monkeypatch.setattr(evaluation, "cpu_evaluation_layout", lambda method: contextlib.nullcontext())
+    plain = execute(prepared, registry, request, tmp_path / "plain")
+    assert switched.history == plain.history  # the losses of every step, bit for bit
+    weights, plain_weights = load_checkpoint(switched.checkpoint), load_checkpoint(plain.checkpoint)
+    assert all(torch.equal(weights[name], plain_weights[name]) for name in plain_weights)
+    for ours, theirs in zip(switched.details["evaluations"], plain.details["evaluations"]):
+        assert ours.keys() == theirs.keys()
+        for name, value in theirs.items():  # the phase's name, its step, the scores
+            assert ours[name] == (pytest.approx(value, rel=1e-4, abs=1e-5) if isinstance(value, float) else value), name
+
+
 def test_a_bf16_run_is_its_own_leaderboard_row():
     from udabench.leaderboard import budget_of
 

@@ -316,18 +316,19 @@ def time_phase(method, phase: str, phase_steps: int, next_batch: Callable[[], An
 
 def eval_rate(method, split, task, registry, device, batch_size: int, repeats: int, limit: int = EVAL_IMAGES,
               precision: str = "fp32", channels_last: bool = False) -> float:
-    """Images per second of the runner's ``evaluate`` on (the first ``limit`` images of) ``split``:
+    """Images per second of the runner's ``evaluate`` (in the layout a run evaluates in) on (the first ``limit`` images of) ``split``:
     the median over ``repeats`` evaluations after a warm-up on one batch (in bf16 autocast for
     ``precision`` bf16, as a run evaluates)."""
     from udabench.runner import Normalizer
+    from udabench.runner.evaluation import cpu_evaluation_layout
     from udabench.runner.evaluation import evaluate as run_evaluate
     from udabench.runner.execution import autocast
     from udabench.specs import load_object
 
     device = _device(device)
 
-    def evaluate(*args):
-        with autocast(device, precision):
+    def evaluate(*args):  # as a run's evaluation point does it
+        with autocast(device, precision), cpu_evaluation_layout(method):
             return run_evaluate(*args)
 
     split = dataclasses.replace(split, images=split.images[:limit], labels=split.labels[:limit])
@@ -479,6 +480,7 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
     import torch  # after the checks: a mistyped name is answered without the seconds of importing torch
 
     from udabench.runner import load_task_data, resolve_device
+    from udabench.runner.evaluation import default_eval_batch_size
     from udabench.runner.capture import NOT_STATIC, has_static_step, wanted
     from udabench.runner.execution import use_channels_last
     from udabench.specs import load_object
@@ -527,7 +529,8 @@ def run_bench(registry, requests, options: BenchOptions) -> list[dict[str, Any]]
                                              channels_last=channels_last)
                 log(f"[{done}/{total}] {run.method.name} on {task_name}: evaluation")
                 evals = eval_rate(method, splits["target_test"], run.task, registry, device,
-                                  request.eval_batch_size, options.repeats, options.eval_images,
+                                  default_eval_batch_size(request.eval_batch_size, device), options.repeats,
+                                  options.eval_images,
                                   precision=request.precision, channels_last=channels_last)
                 del method
                 ours, theirs = timings["udabench"].steps_per_s, timings["typical"].steps_per_s

@@ -17,7 +17,7 @@ from udabench.runner.build import build_method
 from udabench.runner.capture import Capture
 from udabench.runner import resume
 from udabench.runner.checkpoints import _take_stored_weights
-from udabench.runner.evaluation import Evaluator, main_metric
+from udabench.runner.evaluation import Evaluator, default_eval_batch_size, main_metric
 from udabench.runner.execution import autocast, to_channels_last, use_channels_last
 from udabench.runner.pictures import SOURCE_MODEL_FILE, Snapshotter, run_pictures
 from udabench.runner.request import PreparedRun, RunRequest
@@ -124,7 +124,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
 
     class_names = prepared.task.classes or registry.get("datasets", prepared.task.source).classes
     evaluator = Evaluator(method, splits, normalize, registry, prepared.task, class_names,
-                          request.eval_batch_size, request.seed)
+                          default_eval_batch_size(request.eval_batch_size, device), request.seed)
     snapshotter = Snapshotter(method, prepared.task, artifact_dir, request.snapshots,
                               run_pictures(method, splits, normalize, prepared, request.seed, class_names), class_names)
     total_steps = sum(prepared.config["phase_steps"].values())

@@ -38,7 +38,7 @@ class RunRequest:
     backbone: str | None = None
     data: Mapping[str, str] = field(default_factory=dict)
     data_root: str | None = None
-    eval_batch_size: int = 1024
+    eval_batch_size: int | None = None  # default: evaluation.default_eval_batch_size (by device; not in the key)
     threads: int | None = None
     snapshots: int = 4
     eval_points: int = 5  # evaluations over the last phase, for model selection (the last one ends training)
