@@ -32,6 +32,7 @@ def test_exported_runs_import_elsewhere_and_a_sweep_there_trains_only_what_is_mi
     stored = {r["run_id"]: r for r in Store(here).query()}
     assert sorted(r["method"] for r in stored.values()) == ["adda", "source-only"]
     adda = next(r for r in stored.values() if r["method"] == "adda")
+    source_id = next(r for r in stored.values() if r["method"] == "source-only")["run_id"]
     # two grids of the same kind and one of another: only the last of each kind travels
     images = Path(adda["artifacts"]) / "images"
     images.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,9 @@ def test_exported_runs_import_elsewhere_and_a_sweep_there_trains_only_what_is_mi
     # SHOT needs the shared source model, whose weights did not travel: the sweep trains it again
     # (the same key gives the same weights and numbers) and then SHOT; ADDA stays as imported.
     assert main([*sweep_args(tiny_digits, there, "adda,shot"), "--dry-run"]) == 0
-    assert "1 already stored, 0 stored as failed (not retried; --retry-failed), 2 to run" in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert "1 already stored, 0 stored as failed (not retried; --retry-failed), 2 to run" in out.err
+    assert f"{source_id}  pending  source-only mnist-usps seed 0 (stored without its weights" in out.out
     assert main(sweep_args(tiny_digits, there, "adda,shot")) == 0
     assert "2 ok" in capsys.readouterr().err
     after = {r["run_id"]: r for r in Store(there).query()}

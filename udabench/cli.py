@@ -633,6 +633,8 @@ def cmd_sweep(args) -> int:
                                  sort_keys=True))
                 continue
             after = f" (after {job.depends_on[:12]})" if job.depends_on else ""
+            if job.rerun:
+                after += " (stored without its weights, which runs of this sweep need: trained again first)"
             print(f"{job.run_id}  {status:7}  {job.label()}{after}")
         return 0
     if not state.pending:
