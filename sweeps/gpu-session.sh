@@ -8,7 +8,7 @@
 # First the runs already kept in sweeps/runs/NAME.jsonl are imported, so that only missing runs
 # train. The sweeps then run one after another, with --device cuda and WORKERS_PER_GPU runs at once
 # (default 8), until SECONDS have passed: a run still in flight then is lost, every finished one is
-# kept. OUT_DIR/runs.tar.gz holds runs.jsonl and runs-pictures/ as 'udabench results --export'
+# kept. OUT_DIR/runs.tar.gz holds runs.jsonl and runs-artifacts/ as 'udabench results --export --weights'
 # writes them (every run of the store: those imported and those made here); OUT_DIR/sweeps.log the
 # sweeps' output. Back on the machine that keeps the runs, where the data is:
 #
@@ -67,7 +67,7 @@ for file in "$@"; do
     tr '\r' '\n' < "$work/sweep.log" | grep -v -e '^sweep: *[0-9]*%' -e '^[[:space:]]*$' >> "$out/sweeps.log" || true
     [ "$status" = 0 ] || echo "== $file: stopped (status $status; 124: the time limit)" | tee -a "$out/sweeps.log"
 done
-$udabench results --store "$store" --export "$work/export/runs.jsonl" 2>&1 | tee -a "$out/sweeps.log"
+$udabench results --store "$store" --export "$work/export/runs.jsonl" --weights 2>&1 | tee -a "$out/sweeps.log"
 tar -czf "$out/runs.tar.gz" -C "$work/export" .
 echo
 $udabench results --store "$store" --status ok 2>&1 | tail -n 40

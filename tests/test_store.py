@@ -67,3 +67,12 @@ def test_unwritable_location_is_a_clear_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(UdabenchError, match="cannot open the results store"):
         Store(blocker / "sub" / "r.sqlite")
+
+
+def test_versions_name_the_cpu_instruction_set_torch_uses():
+    import torch
+
+    from udabench.store import environment_versions
+
+    versions = environment_versions()
+    assert versions["cpu_capability"] == torch.backends.cpu.get_cpu_capability()

@@ -41,11 +41,24 @@ def test_exported_runs_import_elsewhere_and_a_sweep_there_trains_only_what_is_mi
 
     export = tmp_path / "carried" / "runs.jsonl"
     assert main(["results", "--export", str(export), "--store", str(here)]) == 0
-    assert "exported 2 run(s) and 2 picture(s)" in capsys.readouterr().err
+    assert "exported 2 run(s), 2 picture(s) and the weights of 0 source model(s)" in capsys.readouterr().err
     lines = [json.loads(line) for line in export.read_text().splitlines()]
     assert {line["run_id"] for line in lines} == set(stored)
-    carried = export.parent / "runs-pictures" / adda["run_id"] / "images"
+    carried = export.parent / "runs-artifacts" / adda["run_id"] / "images"
     assert sorted(p.name for p in carried.iterdir()) == ["samples-adapt-3.png", "translations-adapt-2.png"]
+    # with --weights the shared source model's weights travel too: a sweep elsewhere starts from them
+    with_weights = tmp_path / "carried" / "weights.jsonl"
+    assert main(["results", "--export", str(with_weights), "--weights", "--store", str(here)]) == 0
+    assert "the weights of 1 source model(s)" in capsys.readouterr().err
+    elsewhere = tmp_path / "elsewhere" / "r.sqlite"
+    assert main(["import", str(with_weights), "--store", str(elsewhere)]) == 0
+    assert "the weights of 1)" in capsys.readouterr().err
+    assert main([*sweep_args(tiny_digits, elsewhere, "adda,shot"), "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert "2 already stored, 0 stored as failed (not retried; --retry-failed), 1 to run" in out.err
+    assert main(["results", "--weights", "--store", str(here)]) == 2
+    assert "--weights goes with --export" in capsys.readouterr().err
+
     # --protocol keeps the runs a sweep file plans: the same sweep as a file, then one of another seed
     protocol = tmp_path / "sweep.toml"
     text = ('methods = ["adda"]\ntasks = ["mnist-usps"]\nseeds = [SEED]\nsteps = 3\nbatch_size = 8\n'
@@ -59,7 +72,7 @@ def test_exported_runs_import_elsewhere_and_a_sweep_there_trains_only_what_is_mi
     shutil.rmtree(tmp_path / "here")  # the first machine is gone: only the file and its folder remain
 
     assert main(["import", str(export), "--store", str(there)]) == 0
-    assert "imported 2 run(s) (2 picture(s))" in capsys.readouterr().err
+    assert "imported 2 run(s) (2 picture(s), the weights of 0)" in capsys.readouterr().err
     arrived = {r["run_id"]: r for r in Store(there).query()}
     for run_id, record in stored.items():  # the rows as they were stored, creation time and revision included
         assert without(arrived[run_id], "artifacts") == without(record, "artifacts")

@@ -171,16 +171,22 @@ def build_parser() -> argparse.ArgumentParser:
                               "'udabench sweep' would plan them now")
     results.add_argument("--export", metavar="FILE",
                          help="write the runs (as filtered) to FILE, one JSON line each, with their final pictures "
-                              "in FILE's folder under NAME-pictures/, for 'udabench import' on another machine or "
-                              "in a later session (model weights are not exported)")
+                              "in FILE's folder under NAME-artifacts/, for 'udabench import' on another machine or "
+                              "in a later session (model weights only with --weights)")
+    results.add_argument("--weights", action="store_true",
+                         help="with --export: also the weights of the source models that other runs start from "
+                              "(a sweep's shared source models: those other stored runs name, and with --protocol "
+                              "those its sweep file plans), so that the runs still to come start from these very "
+                              "weights instead of training them again (about 1 MB per digit network)")
     results.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
     importing = commands.add_parser(
         "import", help="add the runs of 'udabench results --export' files to a store",
         description="Add exported runs to the results store, as they were stored where they ran (configuration, "
                     "numbers, code identity, revision, time), with their pictures. A run the store already "
                     "holds as ok is kept; a stored failed run is replaced by an imported ok one. A sweep then "
-                    "trains only what neither store had; a shared source model whose weights did not travel is "
-                    "trained again (same key, same weights) when a run of the sweep still needs it.",
+                    "trains only what neither store had; a shared source model whose weights did not travel "
+                    "('results --export --weights' carries them) is trained again when a run of the sweep still "
+                    "needs it.",
     )
     importing.add_argument("files", nargs="+", metavar="FILE", help="export files (JSON lines)")
     importing.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
@@ -823,8 +829,8 @@ def cmd_import(args) -> int:
 
     store = Store(args.store)
     counts = import_runs(args.files, store)
-    print(f"udabench: imported {counts['imported']} run(s) ({counts['pictures']} picture(s)) into {store.path}; "
-          f"kept {counts['kept']} the store already held", file=sys.stderr)
+    print(f"udabench: imported {counts['imported']} run(s) ({counts['pictures']} picture(s), the weights of "
+          f"{counts['weights']}) into {store.path}; kept {counts['kept']} the store already held", file=sys.stderr)
     return 0
 
 
@@ -850,19 +856,25 @@ def cmd_results(args) -> int:
         for line in _class_lines(record, full_matrix=True):
             print(line, file=sys.stderr)
         return 0
+    if args.weights and not args.export:
+        raise UdabenchError("--weights goes with --export FILE")
     records = store.query(method=args.method, task=args.task, status=args.status)
+    shared = set()
     if args.protocol:
         from udabench.plugins import load_registry
         from udabench.sweep import expand, read_sweep_file
 
-        planned = {job.key for job in expand(read_sweep_file(args.protocol), load_registry(warn=False))}
+        jobs = expand(read_sweep_file(args.protocol), load_registry(warn=False))
+        planned = {job.key for job in jobs}
+        shared = {job.run_id for job in jobs if job.shared_source}
         records = [record for record in records if record["key"] in planned]
     if args.export:
-        from udabench.transfer import export_runs
+        from udabench.transfer import export_runs, source_models
 
-        counts = export_runs(records, args.export)
-        print(f"udabench: exported {counts['runs']} run(s) and {counts['pictures']} picture(s) to {args.export}",
-              file=sys.stderr)
+        weights = shared | source_models(store.query()) if args.weights else set()
+        counts = export_runs(records, args.export, weights)
+        print(f"udabench: exported {counts['runs']} run(s), {counts['pictures']} picture(s) and the weights of "
+              f"{counts['weights']} source model(s) to {args.export}", file=sys.stderr)
         return 0
     if args.json:
         for record in records:

@@ -162,8 +162,11 @@ def environment_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     import platform
+    import sys
 
     versions["python"] = platform.python_version()
+    if "torch" in sys.modules:  # the instruction set torch's CPU kernels use: AVX2 and AVX-512 round differently
+        versions["cpu_capability"] = sys.modules["torch"].backends.cpu.get_cpu_capability()
     return versions
 
 

@@ -6,10 +6,12 @@ command there trains only what is missing. A page published from the merged stor
 
 An export is one JSON line per stored run, the row exactly as the store holds it (configuration,
 metrics, evaluation history, code identity, revision, creation time), and, in a folder beside the
-file (``NAME-pictures/RUN_ID/images``), the last picture of each kind that the run drew, which a
-published page shows. Model weights stay behind: a run that needs a source model whose weights did
-not travel (``--source-run``) trains that model again, which a sweep does by itself (a run's
-numbers do not depend on where or when it ran: the same key, seed and code give the same weights).
+file (``NAME-artifacts/RUN_ID/``), the last picture of each kind that the run drew (``images/``),
+which a published page shows, and, where asked, the weights (``model.pt``) of the source models that
+other runs start from, so that the runs still to come start from those very weights. A run that
+needs a source model whose weights did not travel (``--source-run``) trains that model again, which
+a sweep does by itself; the same key, code and thread count give the same weights on the same
+kind of CPU, but another instruction set (AVX2 against AVX-512) rounds differently.
 """
 
 from __future__ import annotations
@@ -25,34 +27,56 @@ from udabench.errors import UdabenchError
 REQUIRED = ("run_id", "key", "method", "task", "seed", "status", "config", "metrics", "created_at")
 
 
-def pictures_dir(path: Path) -> Path:
-    """The folder beside an export file that holds its runs' pictures."""
-    return path.with_name(f"{path.stem}-pictures")
+WEIGHTS_FILE = "model.pt"
 
 
-def export_runs(records: Iterable[dict[str, Any]], path: str | Path) -> dict[str, int]:
-    """Write ``records`` (rows of a store) to ``path`` and their final pictures beside it; return
-    ``{"runs", "pictures"}``. An existing file and its pictures folder are replaced."""
+def artifacts_dir(path: Path) -> Path:
+    """The folder beside an export file that holds its runs' pictures (and weights, where asked)."""
+    return path.with_name(f"{path.stem}-artifacts")
+
+
+def source_models(records: Iterable[dict[str, Any]]) -> set[str]:
+    """The ids of the runs that other runs among ``records`` started from (``--source-run``)."""
+    return {str(source)[:12] for record in records
+            if (source := (record.get("config") or {}).get("source_run"))}
+
+
+def export_runs(records: Iterable[dict[str, Any]], path: str | Path, weights: Iterable[str] = ()) -> dict[str, int]:
+    """Write ``records`` (rows of a store) to ``path`` and, in a folder beside it, their final pictures
+    and the weights of the runs whose ids are in ``weights``; return ``{"runs", "pictures",
+    "weights"}``. An existing file and its folder are replaced."""
     from udabench.leaderboard.pictures import final_pictures
     from udabench.plugins import load_registry
 
     path = Path(path)
-    folder = pictures_dir(path)
+    folder = artifacts_dir(path)
+    weights = set(weights)
     registry = None
     lines, copies = [], []
+    counts = {"pictures": 0, "weights": 0}
     for record in records:
         record = {k: v for k, v in record.items() if k != "artifact_files"}
-        images = Path(record["artifacts"]) / "images" if record.get("artifacts") else None
+        stored = Path(record["artifacts"]) if record.get("artifacts") else None
         record["artifacts"] = None
-        if images is not None and images.is_dir():
+        if stored is None:
+            lines.append(json.dumps(record, sort_keys=True))
+            continue
+        target = folder / record["run_id"]
+        files = []
+        if (stored / "images").is_dir():
             if registry is None:
                 registry = load_registry(warn=False)
             phases = ([phase.name for phase in registry.get("methods", record["method"]).phases]
                       if record["method"] in registry.names("methods") else [])
-            pictures = final_pictures(images, phases)
-            if pictures:
-                record["artifacts"] = f"{folder.name}/{record['run_id']}"
-                copies.extend((p["path"], folder / record["run_id"] / "images" / p["path"].name) for p in pictures)
+            pictures = final_pictures(stored / "images", phases)
+            files.extend((p["path"], target / "images" / p["path"].name) for p in pictures)
+            counts["pictures"] += len(pictures)
+        if record["run_id"] in weights and (stored / WEIGHTS_FILE).is_file():
+            files.append((stored / WEIGHTS_FILE, target / WEIGHTS_FILE))
+            counts["weights"] += 1
+        if files:
+            record["artifacts"] = f"{folder.name}/{record['run_id']}"
+            copies.extend(files)
         lines.append(json.dumps(record, sort_keys=True))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +88,7 @@ def export_runs(records: Iterable[dict[str, Any]], path: str | Path) -> dict[str
         path.write_text("".join(line + "\n" for line in lines))
     except OSError as exc:
         raise UdabenchError(f"cannot write the export {path}: {exc.strerror or exc}") from None
-    return {"runs": len(lines), "pictures": len(copies)}
+    return {"runs": len(lines), **counts}
 
 
 def read_export(path: str | Path) -> list[dict[str, Any]]:
@@ -97,8 +121,8 @@ def import_runs(paths: Iterable[str | Path], store) -> dict[str, int]:
     """Add the runs of export files to ``store``; return counts of what became of them.
 
     A run whose key the store holds as ``ok`` is kept as stored (``kept``); a stored ``failed`` row is
-    replaced by an imported ``ok`` one. Pictures are copied into the store's artifact folder."""
-    counts = {"imported": 0, "kept": 0, "pictures": 0}
+    replaced by an imported ``ok`` one. Pictures and weights are copied into the store's artifact folder."""
+    counts = {"imported": 0, "kept": 0, "pictures": 0, "weights": 0}
     for path in paths:
         path = Path(path)
         for record in read_export(path):
@@ -115,9 +139,10 @@ def import_runs(paths: Iterable[str | Path], store) -> dict[str, int]:
                         shutil.rmtree(target)
                     shutil.copytree(source, target)
                 except OSError as exc:
-                    raise UdabenchError(f"cannot copy the pictures of run {record['run_id']} into {target}: "
+                    raise UdabenchError(f"cannot copy the files of run {record['run_id']} into {target}: "
                                         f"{exc.strerror or exc}") from None
                 counts["pictures"] += sum(1 for p in target.rglob("*.png"))
+                counts["weights"] += (target / WEIGHTS_FILE).is_file()
                 record["artifacts"] = str(target)
             store.put(record)
             counts["imported"] += 1
