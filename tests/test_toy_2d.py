@@ -160,7 +160,8 @@ def test_a_grid_with_one_row_per_class_names_its_classes_and_step(tmp_path):
     labelled = Image.open(tmp_path / "images" / "generated-adapt-000010.png").convert("L")
     plain = Image.open(tmp_path / "images" / "translations-adapt-000010.png")
     assert plain.size == (4 * 29 + 1, 2 * 29 + 1)  # not per class: the plain grid, 1 px padding
-    scale = math.ceil(pictures_module.LABELLED_CELL / 28)
+    scale = pictures_module.labelled_scale(28, 28)
+    assert scale == 2  # 28 px digits are doubled
     grid_width, grid_height = (3 * 29 + 1) * scale, (2 * 29 + 1) * scale
     assert labelled.height == pictures_module.TITLE_HEIGHT + grid_height
     label_width = labelled.width - grid_width
@@ -173,6 +174,14 @@ def test_a_grid_with_one_row_per_class_names_its_classes_and_step(tmp_path):
         band = pixels[top + row * 29 * scale:top + (row + 1) * 29 * scale, :label_width]
         assert (band < 128).sum() > 20
     assert (pixels[pictures_module.TITLE_HEIGHT + 5, label_width + 5] == 128)  # zero in normalised space: grey
+
+
+def test_labelled_grids_enlarge_small_images_towards_one_cell_size():
+    scale = pictures_module.labelled_scale
+    assert [scale(16, 16), scale(28, 28), scale(32, 32), scale(40, 40), scale(64, 64)] == [3, 2, 2, 1, 1]
+    assert scale(28, 40) == scale(40, 28) == 1  # the longer side decides
+    assert all(abs(side * scale(side, side) - pictures_module.LABELLED_CELL)
+               <= abs(side * k - pictures_module.LABELLED_CELL) for side in range(8, 80) for k in range(1, 7))
 
 
 @pytest.mark.parametrize("method", CLASSIFICATION)
@@ -211,7 +220,7 @@ def test_every_method_saves_its_grids_at_their_size(method, tiny_digits, tmp_pat
             rows = math.ceil(count / per_row)
             plain = (per_row * (width + 1) + 1, rows * (height + 1) + 1)
             if name.startswith("generated") and rows == 10:
-                scale = math.ceil(pictures_module.LABELLED_CELL / max(height, width))
+                scale = pictures_module.labelled_scale(height, width)
                 assert size[1] == pictures_module.TITLE_HEIGHT + plain[1] * scale
                 assert size[0] >= plain[0] * scale + pictures_module.LABEL_MARGIN + 6  # the names' column
             else:
