@@ -283,6 +283,7 @@ def labelled_scale(height: int, width: int) -> int:
     3,500 px high and 1.7 MB)."""
     return max(1, round(LABELLED_CELL / max(height, width)))
 
+
 LABEL_FONT_SIZE = 13
 LABEL_MARGIN = 12  # pixels around a row's name
 TITLE_HEIGHT = 22
