@@ -154,6 +154,51 @@ def test_gan_step_scores_the_generator_on_the_labels_it_drew(monkeypatch):
     assert losses[0] < 1e-3 < 10.0 < losses[1]
 
 
+def test_a_conditional_discriminator_judges_real_images_with_the_task_models_classes(monkeypatch):
+    torch.manual_seed(0)
+    assert build(conditional_discriminator=False).discriminator.embedding is None
+    method = build(conditional_discriminator=True)
+    run_phase(method, "source", 2, source_batch)
+    method.begin_phase("gan", 3)
+    rig_task_model_to_answer_class_zero(method)
+    target = images()
+    assert torch.equal(method.pseudo_labels(target), torch.zeros(BATCH, dtype=torch.long))
+    with torch.no_grad():
+        method.discriminator.embedding.weight.normal_()  # a projection that tells the classes apart
+        zeros, ones = torch.zeros(BATCH, dtype=torch.long), torch.ones(BATCH, dtype=torch.long)
+        assert not torch.allclose(method.discriminator(target, zeros), method.discriminator(target, ones))
+    with pytest.raises(ValueError, match="labels"):
+        method.discriminator(target)
+    seen = []
+    forward = method.discriminator.forward
+    monkeypatch.setattr(method.discriminator, "forward", lambda x, labels=None: seen.append(labels) or forward(x, labels))
+    drawn = torch.full((BATCH,), 2)
+    monkeypatch.setattr(method, "sample_codes", lambda n, device: (drawn[:n], torch.randn(n, 5)))
+    check_logs(method.update("gan", 0, Batch(target_x=target)))
+    # D's step sees real images with the task model's class (0) and generated ones with theirs (2);
+    # G's step sees its images with their class as well.
+    assert [labels.tolist() for labels in seen] == [[0] * BATCH, [2] * BATCH, [2] * BATCH]
+
+
+def test_the_semantic_loss_counts_from_semantic_start():
+    def generator_unchanged(semantic_start):
+        torch.manual_seed(0)
+        method = build(semantic_start=semantic_start, target_statistics_steps=0)
+        run_phase(method, "source", 2, source_batch)
+        method.begin_phase("gan", 3)
+        with torch.no_grad():  # D can give G no gradient, so only the semantic loss can move it
+            for p in method.discriminator.parameters():
+                p.zero_()
+        before = state(method.generator)
+        logs = method.update("gan", 0, Batch(target_x=images()))
+        assert logs["semantic_loss"].item() > 0  # reported either way
+        weights = {k: v for k, v in state(method.generator).items() if "running" not in k and "num_batches" not in k}
+        return same(weights, {k: before[k] for k in weights})
+
+    assert generator_unchanged(semantic_start=1)  # step 0: adversarial loss only
+    assert not generator_unchanged(semantic_start=0)
+
+
 # retrain phase
 
 def test_retrain_trains_the_task_model_on_generated_pairs_with_their_sampled_labels(monkeypatch):
