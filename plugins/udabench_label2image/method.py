@@ -131,11 +131,12 @@ class ConditionalGenerator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(x) or D(x, y): one logit per image, real target versus generated.
+    """D(x, y): one logit per image, real target versus generated.
 
     With ``num_classes`` the logit also has a projection term (Miyato and Koyama, "cGANs with
     Projection Discriminator", ICLR 2018): the inner product of the label's learned embedding with the
-    image's features, so that D judges an image as a member of class y. Without it D is unconditional.
+    image's features, so that D judges an image as a member of class y. Without it D is unconditional
+    and ignores the labels.
     """
 
     def __init__(self, channels: int, resolution: int, width: int, num_classes: int = 0):
@@ -254,7 +255,7 @@ class Label2Image(Method):
         Adversarial: the non-saturating GAN loss against D. Semantic: the fixed task model's
         cross-entropy on the generated images with ``labels``, the labels they were drawn for, as targets.
         """
-        logits = self.discriminator(fake, labels if self.discriminator.embedding is not None else None)
+        logits = self.discriminator(fake, labels)
         adversarial = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         class_logits = self.model(fake)
         semantic = F.cross_entropy(class_logits, labels)
@@ -283,8 +284,9 @@ class Label2Image(Method):
 
         with frozen(self.discriminator):
             adversarial, semantic, semantic_accuracy = self.generator_losses(labels, fake)
-            semantic_weight = self.hparams["semantic_weight"] if step >= self.hparams["semantic_start"] else 0.0
-            generator_loss = adversarial + semantic_weight * semantic
+            generator_loss = adversarial
+            if step >= self.hparams["semantic_start"]:  # before it, no backward pass through T
+                generator_loss = generator_loss + self.hparams["semantic_weight"] * semantic
             self.generator_optimizer.zero_grad(set_to_none=True)
             generator_loss.backward()
             self.generator_optimizer.step()
