@@ -60,14 +60,14 @@ HELP = {
     "adam_beta1": "Adam beta1 of both gan-phase optimisers (udabench's choice, the DCGAN recipe)",
     "semantic_weight": "weight of the fixed task model's cross-entropy on G(y, z) for the sampled label y, "
                        "next to the generator's adversarial loss (udabench's choice)",
-    "semantic_start": "gan step from which the semantic loss counts; before it G and D train as an "
-                      "unconditional GAN (udabench's choice: 0)",
+    "semantic_start": "gan step from which the semantic loss counts; before it G learns from D alone "
+                      "(udabench's choice: 0)",
     "conditional_discriminator": "condition D on the class by a projection (Miyato and Koyama, ICLR 2018): "
                                  "real target images with the fixed task model's predicted class, generated "
                                  "ones with the class they were drawn for, so each class's images must look "
                                  "like the target images the task model puts in that class (udabench's "
-                                 "choice: on; off, an unconditional D, let G give a class any realistic image "
-                                 "that fools the fixed task model, e.g. 7s for 1 on mnist-usps)",
+                                 "choice: on; off: an unconditional D, which let G give a class any realistic "
+                                 "image that fools the fixed task model, e.g. 7s for 1 on mnist-usps)",
     "generated_weight": "weight of the cross-entropy on generated (G(y, z), y) pairs in the retrain phase, "
                         "next to the source cross-entropy (udabench's choice)",
     "generated_batch_size": "generated pairs per retrain step; 0: as many as the source batch "
