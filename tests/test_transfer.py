@@ -134,3 +134,28 @@ def test_import_refuses_what_is_not_an_export_of_runs(tmp_path, capsys, text, me
 def test_import_of_a_missing_file_is_one_line(tmp_path, capsys):
     assert main(["import", str(tmp_path / "nowhere.jsonl"), "--store", str(tmp_path / "r.sqlite")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_an_export_named_gz_is_compressed_reproducible_and_imports_as_the_plain_one(tmp_path, capsys):
+    import gzip
+
+    from udabench.runner import RunResult
+
+    store = Store(tmp_path / "r.sqlite")
+    store.save(RunResult("cd34cd34cd34", "cd34cd34cd34" * 4, "dann", "mnist-usps", 0, {"steps": 3}, "ok",
+                         {"accuracy": 0.9}, {"total_s": 1.0}, [{"step": 1, "loss": 0.5}] * 200, "cpu"), {}, "abc", None)
+    plain, packed = tmp_path / "out" / "runs.jsonl", tmp_path / "out" / "runs.jsonl.gz"
+    for path in (plain, packed):
+        assert main(["results", "--export", str(path), "--store", str(store.path)]) == 0
+    first = packed.read_bytes()
+    assert gzip.decompress(first).decode() == plain.read_text()
+    assert len(first) < plain.stat().st_size / 5
+    assert main(["results", "--export", str(packed), "--store", str(store.path)]) == 0
+    assert packed.read_bytes() == first  # no time stamp inside: an unchanged store gives an unchanged file
+    elsewhere = Store(tmp_path / "elsewhere.sqlite")
+    assert main(["import", str(packed), "--store", str(elsewhere.path)]) == 0
+    assert "imported 1 run(s)" in capsys.readouterr().err
+    assert elsewhere.get("cd34")["metrics"] == {"accuracy": 0.9}
+    packed.write_bytes(first[:len(first) // 2])  # cut off in transfer: one line, not a traceback
+    assert main(["import", str(packed), "--store", str(tmp_path / "third.sqlite")]) == 2
+    assert "cannot read" in capsys.readouterr().err

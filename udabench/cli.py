@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--export", metavar="FILE",
                          help="write the runs (as filtered) to FILE, one JSON line each, with their final pictures "
                               "in FILE's folder under NAME-artifacts/, for 'udabench import' on another machine or "
-                              "in a later session (model weights only with --weights)")
+                              "in a later session (model weights only with --weights); a FILE named *.jsonl.gz is "
+                              "gzip-compressed, about a fifth of the size")
     results.add_argument("--weights", action="store_true",
                          help="with --export: also the weights of the source models that other runs start from "
                               "(a sweep's shared source models: those other stored runs name, and with --protocol "
@@ -188,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "('results --export --weights' carries them) is trained again when a run of the sweep still "
                     "needs it.",
     )
-    importing.add_argument("files", nargs="+", metavar="FILE", help="export files (JSON lines)")
+    importing.add_argument("files", nargs="+", metavar="FILE",
+                           help="export files (JSON lines; *.jsonl.gz gzip-compressed)")
     importing.add_argument("--store", help="results database (default: $UDABENCH_STORE or the user data directory)")
     _add_leaderboard_parsers(commands)
     _add_bench_parser(commands)

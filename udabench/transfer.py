@@ -12,10 +12,15 @@ other runs start from, so that the runs still to come start from those very weig
 needs a source model whose weights did not travel (``--source-run``) trains that model again, which
 a sweep does by itself; the same key, code and thread count give the same weights on the same
 kind of CPU, but another instruction set (AVX2 against AVX-512) rounds differently.
+
+A file named ``*.jsonl.gz`` is written and read gzip-compressed (the evaluation histories make a
+board's export a few megabytes of text, about a fifth of that compressed); its folder is named as
+the plain file's would be.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -31,8 +36,15 @@ WEIGHTS_FILE = "model.pt"
 
 
 def artifacts_dir(path: Path) -> Path:
-    """The folder beside an export file that holds its runs' pictures (and weights, where asked)."""
-    return path.with_name(f"{path.stem}-artifacts")
+    """The folder beside an export file that holds its runs' pictures (and weights, where asked):
+    ``NAME-artifacts`` for ``NAME.jsonl`` and ``NAME.jsonl.gz``."""
+    name = path.name[:-len(".gz")] if is_compressed(path) else path.name
+    return path.with_name(f"{Path(name).stem}-artifacts")
+
+
+def is_compressed(path: Path) -> bool:
+    """Whether an export file is written and read gzip-compressed: its name ends in ``.gz``."""
+    return path.suffix == ".gz"
 
 
 def source_models(records: Iterable[dict[str, Any]]) -> set[str]:
@@ -85,7 +97,11 @@ def export_runs(records: Iterable[dict[str, Any]], path: str | Path, weights: It
         for source, target in copies:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-        path.write_text("".join(line + "\n" for line in lines))
+        text = "".join(line + "\n" for line in lines)
+        if is_compressed(path):  # mtime 0: the same runs give the same bytes, so a commit shows no change
+            path.write_bytes(gzip.compress(text.encode(), mtime=0))
+        else:
+            path.write_text(text)
     except OSError as exc:
         raise UdabenchError(f"cannot write the export {path}: {exc.strerror or exc}") from None
     return {"runs": len(lines), **counts}
@@ -95,9 +111,9 @@ def read_export(path: str | Path) -> list[dict[str, Any]]:
     """The rows of an export file, each checked to be a stored run."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UdabenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+        text = gzip.decompress(path.read_bytes()).decode() if is_compressed(path) else path.read_text()
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError; a cut-off file an EOFError
+        raise UdabenchError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     records = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
