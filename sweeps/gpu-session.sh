@@ -5,7 +5,7 @@
 #
 #   sweeps/gpu-session.sh OUT_DIR SECONDS SWEEP_FILE...
 #
-# First the runs already kept in sweeps/runs/NAME.jsonl are imported, so that only missing runs
+# First the runs already kept in sweeps/runs/NAME.jsonl.gz are imported, so that only missing runs
 # train. The sweeps then run one after another, with --device cuda and WORKERS_PER_GPU runs at once
 # (default 8), until SECONDS have passed: a run still in flight then is lost, every finished one is
 # kept. OUT_DIR/runs.tar.gz holds runs.jsonl and runs-artifacts/ as 'udabench results --export --weights'
@@ -13,7 +13,7 @@
 # sweeps' output. Back on the machine that keeps the runs, where the data is:
 #
 #   tar -xzf runs.tar.gz -C gpu/ && udabench import gpu/runs.jsonl --store S
-#   udabench results --store S --protocol sweeps/NAME.toml --export sweeps/runs/NAME.jsonl
+#   udabench results --store S --protocol sweeps/NAME.toml --export sweeps/runs/NAME.jsonl.gz
 #
 # The run key holds no device, so a run of a CPU protocol made here counts as that protocol's run
 # (its row records the device). Environment: DATA, a folder holding the datasets under the folder
@@ -49,8 +49,8 @@ EOF
 
 for file in "$@"; do
     name=$(basename "$file" .toml)
-    if [ -f "sweeps/runs/$name.jsonl" ]; then
-        $udabench import "sweeps/runs/$name.jsonl" --store "$store" 2>&1 | tee -a "$out/sweeps.log"
+    if [ -f "sweeps/runs/$name.jsonl.gz" ]; then
+        $udabench import "sweeps/runs/$name.jsonl.gz" --store "$store" 2>&1 | tee -a "$out/sweeps.log"
     fi
 done
 for file in "$@"; do
