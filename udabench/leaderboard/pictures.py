@@ -5,12 +5,15 @@ samples by class, a translator's translations; a segmentation run's side-by-side
 on a task of 2-D points, ``images/adaptation.png``. A page shows the last picture of each NAME (the
 latest phase in the method's order, then the highest step) of the lowest-seed run of every method
 and task on it, copied beside the page into ``SUITE-pictures/``, so that a reader sees what the
-numbers came from. The export's header lists them, so that the page can be written again from the
+numbers came from. A picture identical byte for byte to one already shown (e.g. Label2Image-DA with
+and without L_reg, which differ only after their shared GAN phase) is shown once more from the same
+file, and its caption says so. The export's header lists them, so that the page can be written again from the
 export and that folder alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -68,6 +71,7 @@ def collect_pictures(entries: Sequence[dict[str, Any]], shown: set[str], store, 
     folder = out_dir / pictures_folder(suite_name)
     listed: list[dict[str, str]] = []
     copies: list[tuple[Path, Path]] = []
+    seen: dict[str, tuple[str, str]] = {}  # content hash -> (file, whose picture it is)
     for (method, task), entry in sorted(chosen.items()):
         record = store.get(entry["run_id"])
         if not record or not record.get("artifacts"):
@@ -76,8 +80,19 @@ def collect_pictures(entries: Sequence[dict[str, Any]], shown: set[str], store, 
         phases = [phase.name for phase in spec.phases]
         for picture in final_pictures(Path(record["artifacts"]) / "images", phases):
             name = f"{method}-{task}-{picture['name']}.png"
+            caption = _caption(entry, picture)
+            try:
+                content = hashlib.sha256(picture["path"].read_bytes()).hexdigest()
+            except OSError as exc:
+                raise UdabenchError(f"cannot read the picture {picture['path']}: {exc.strerror or exc}") from None
+            if content in seen:
+                file, whose = seen[content]
+                listed.append({"file": file, "caption": f"{caption}; the same picture, byte for byte, as that of "
+                                                        f"{whose}: both runs drew it from the same model"})
+                continue
             copies.append((picture["path"], folder / name))
-            listed.append({"file": f"{folder.name}/{name}", "caption": _caption(entry, picture)})
+            seen[content] = (f"{folder.name}/{name}", f"{method} on {task}, seed {entry['seed']}")
+            listed.append({"file": f"{folder.name}/{name}", "caption": caption})
     try:
         if folder.exists():
             shutil.rmtree(folder)
