@@ -305,6 +305,7 @@ def test_footer_says_where_the_numbers_come_from(store, capsys):
     assert "Run dates: 2026-11-27T10:00:00Z to 2026-11-28T09:00:00Z." in footer
     assert "Versions: udabench 0.1.0; torch 2.14.1; python 3.11.7." in footer
     assert "Git revisions: 0123456 (7 runs); fedcba9-dirty (1 run)." in footer
+    assert "Between these commits" not in footer  # a modified checkout's code is not known to be the same
     assert "usps: parquet folder 'usps' (train 7291, test 2007 images) (8 runs)" in footer
     assert 'Li et al., "Generating Target Image-Label Pairs' in footer
 

@@ -395,6 +395,19 @@ def test_publish_refuses_runs_of_a_modified_checkout_unless_allowed(tmp_path, ti
     assert "--allow-dirty --from-export" in text and "fedcba9-dirty (1 run)" in text
 
 
+def test_a_page_of_clean_commits_with_one_code_hash_per_method_says_the_code_is_the_same(tmp_path, tiny_digits,
+                                                                                         registry, capsys):
+    store = Store(tmp_path / "runs.sqlite")
+    protocol = sweep_file(tmp_path / "tiny.toml", tiny_digits)
+    for job, accuracy in zip(jobs_of(protocol, registry), (0.88, 0.90, 0.89)):
+        save_job(store, registry, job, accuracy, git=CLEAN if job.request.seed else "fedcba9876543210")
+    assert cli(capsys, "publish", "--suite", "digits", "--store", store.path, "--protocol", protocol,
+               "--out", tmp_path / "out")[0] == 0
+    text = (tmp_path / "out" / "digits.md").read_text(encoding="utf-8")
+    assert "Git revisions: 0123456 (2 runs); fedcba9 (1 run). Between these commits no method's or backbone's " \
+           "code changed" in text
+
+
 def test_a_published_page_shows_the_final_pictures_of_one_run_per_method_and_task(tmp_path, tiny_digits, registry,
                                                                                 capsys):
     from PIL import Image

@@ -685,7 +685,14 @@ def _footer(board: Board, runs, considered, no_points, no_metric, duplicates, un
             found = sorted({(run.get("versions") or {}).get(package) or "not recorded" for run in runs})
             versions.append(f"{package} {', '.join(found)}")
         lines.append(f"Versions: {'; '.join(versions)}.")
-        lines.append(f"Git revisions: {_counted(Counter(_short_revision(run.get('git_revision')) for run in runs))}.")
+        revisions = Counter(_short_revision(run.get("git_revision")) for run in runs)
+        revision_line = f"Git revisions: {_counted(revisions)}."
+        clean = all(not revision.endswith("-dirty") and revision != "not recorded" for revision in revisions)
+        if len(revisions) > 1 and clean and all(texts != {"not recorded"} and len(texts) == 1
+                                                for texts in code.values()):
+            revision_line += (" Between these commits no method's or backbone's code changed: each method's runs "
+                              "carry one code hash (under Code), so they are runs of the same training code.")
+        lines.append(revision_line)
         data = Counter()
         for run in runs:
             fingerprints = (run.get("config") or {}).get("data") or {}
