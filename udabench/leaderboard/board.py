@@ -691,7 +691,8 @@ def _footer(board: Board, runs, considered, no_points, no_metric, duplicates, un
         if len(revisions) > 1 and clean and all(texts != {"not recorded"} and len(texts) == 1
                                                 for texts in code.values()):
             revision_line += (" Between these commits no method's or backbone's code changed: each method's runs "
-                              "carry one code hash (under Code), so they are runs of the same training code.")
+                              "carry one hash of that source (under Code); the rest of udabench (the runner, "
+                              "data loading) is not in the hash.")
         lines.append(revision_line)
         data = Counter()
         for run in runs:
