@@ -38,8 +38,7 @@ WEIGHTS_FILE = "model.pt"
 def artifacts_dir(path: Path) -> Path:
     """The folder beside an export file that holds its runs' pictures (and weights, where asked):
     ``NAME-artifacts`` for ``NAME.jsonl`` and ``NAME.jsonl.gz``."""
-    name = path.name[:-len(".gz")] if is_compressed(path) else path.name
-    return path.with_name(f"{Path(name).stem}-artifacts")
+    return path.with_name(f"{Path(path.name.removesuffix('.gz')).stem}-artifacts")
 
 
 def is_compressed(path: Path) -> bool:

@@ -688,7 +688,7 @@ def _footer(board: Board, runs, considered, no_points, no_metric, duplicates, un
         revisions = Counter(_short_revision(run.get("git_revision")) for run in runs)
         revision_line = f"Git revisions: {_counted(revisions)}."
         clean = all(not revision.endswith("-dirty") and revision != "not recorded" for revision in revisions)
-        if len(revisions) > 1 and clean and all(texts != {"not recorded"} and len(texts) == 1
+        if len(revisions) > 1 and clean and all(len(texts) == 1 and "not recorded" not in texts
                                                 for texts in code.values()):
             revision_line += (" Between these commits no method's or backbone's code changed: each method's runs "
                               "carry one hash of that source (under Code); the rest of udabench (the runner, "

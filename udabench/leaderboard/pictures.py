@@ -7,8 +7,8 @@ latest phase in the method's order, then the highest step) of the lowest-seed ru
 and task on it, copied beside the page into ``SUITE-pictures/``, so that a reader sees what the
 numbers came from. A picture identical byte for byte to one already shown (e.g. Label2Image-DA with
 and without L_reg, which differ only after their shared GAN phase) is shown once more from the same
-file, and its caption says so. The export's header lists them, so that the page can be written again from the
-export and that folder alone.
+file, and its caption says so. The export's header lists them, so that the page can be written
+again from the export and that folder alone.
 """
 
 from __future__ import annotations
