@@ -238,6 +238,15 @@ def test_synsigns_split_is_a_fixed_hash_of_the_file_name():
     assert all(synsigns_split_of(n) == synsigns_split_of(n.split("/")[1]) for n in names)
 
 
+def test_synsigns_registered_sizes_are_the_split_of_the_full_archive(registry):
+    # The full archive's 100,000 images are train/0.png .. train/99999.png; a leaderboard compares
+    # a run's split sizes with these to say whether it used the full dataset.
+    full = [synsigns_split_of(f"{i}.png") for i in range(100_000)]
+    sizes = registry.get("datasets", "synsigns").sizes
+    assert dict(sizes) == {"train": full.count("train"), "test": full.count("test")}
+    assert sizes["train"] + sizes["test"] == 100_000
+
+
 def test_synsigns_train_and_test_are_disjoint_cover_everything_and_are_reproducible(tmp_path):
     listed = make_synsigns(tmp_path / "a")
     make_synsigns(tmp_path / "b", order=lambda names: names[::-1])  # same files, reversed listing

@@ -33,9 +33,12 @@ def udabench_datasets():
             "synsigns",
             "SynSigns: 100,000 synthetic traffic signs of the 43 GTSRB classes (Moiseev et al. 2013). "
             "The archive has no test split; udabench's choice: an image is in 'test' when the SHA-256 "
-            "of its file name falls in one bucket of ten, else in 'train' (about 90,000 / 10,000), "
-            "so the split never depends on file order",
+            "of its file name falls in one bucket of ten, else in 'train' (90,028 / 9,972 of the "
+            "full archive), so the split never depends on file order",
+            # The archive names its images train/0.png .. train/99999.png (no zero padding); these
+            # sizes are what synsigns_split_of makes of those 100,000 names.
             None, UNPINNED, ("train", "test"), SIGN_CLASSES, SIGN_SIZE, 3,
+            {"train": 90028, "test": 9972},
             local_loader="udabench_signs.archives:load_synsigns",
             homepage="synthetic_data.zip of Moiseev et al. 2013, linked from the DANN page "
                      "http://yaroslav.ganin.net; PATH is the unpacked synthetic_data folder, "
