@@ -464,6 +464,35 @@ def test_a_published_page_shows_the_final_pictures_of_one_run_per_method_and_tas
     assert (out / "digits.md").read_bytes() == before
 
 
+def test_a_picture_over_a_mebibyte_is_published_with_a_palette_and_says_so(tmp_path, tiny_digits, registry, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from udabench.leaderboard.pictures import MAX_PICTURE_BYTES
+
+    store = Store(tmp_path / "runs.sqlite")
+    protocol = sweep_file(tmp_path / "tiny.toml", tiny_digits)
+    noise = np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)  # incompressible
+    for job in jobs_of(protocol, registry):
+        folder = tmp_path / "artifacts" / f"{job.request.seed}"
+        (folder / "images").mkdir(parents=True)
+        Image.fromarray(noise).save(folder / "images" / "generated-train-000100.png")
+        save_job(store, registry, job, 0.8 + job.request.seed / 100, artifacts=folder)
+    original = tmp_path / "artifacts" / "0" / "images" / "generated-train-000100.png"
+    assert original.stat().st_size > MAX_PICTURE_BYTES
+
+    out = tmp_path / "page"
+    assert cli(capsys, "publish", "--suite", "digits", "--store", store.path, "--protocol", protocol,
+               "--out", out)[0] == 0
+    published = out / "digits-pictures" / "dann-mnist-usps-generated.png"
+    assert published.stat().st_size <= MAX_PICTURE_BYTES
+    with Image.open(published) as image:
+        assert image.mode == "P" and image.size == (700, 700)
+    megabytes = original.stat().st_size / 1e6
+    assert f"step 100; shown with at most 256 colours (the run's picture is {megabytes:.1f} MB)" in \
+        (out / "digits.md").read_text(encoding="utf-8")
+
+
 def test_plot_suite_under_a_protocol_draws_the_protocols_board(two_tasks, tmp_path, monkeypatch, capsys):
     import udabench.plots
 

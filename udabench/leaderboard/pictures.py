@@ -7,8 +7,10 @@ latest phase in the method's order, then the highest step) of the lowest-seed ru
 and task on it, copied beside the page into ``SUITE-pictures/``, so that a reader sees what the
 numbers came from. A picture identical byte for byte to one already shown (e.g. Label2Image-DA with
 and without L_reg, which differ only after their shared GAN phase) is shown once more from the same
-file, and its caption says so. The export's header lists them, so that the page can be written
-again from the export and that folder alone.
+file, and its caption says so. A picture over ``MAX_PICTURE_BYTES`` (a 43-class sign grid is about
+1.3 MB) is written with a palette of at most 256 colours instead of copied, so that no file of a
+page is over 1 MiB, and its caption says so. The export's header lists them, so that the page can
+be written again from the export and that folder alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from udabench.runner.pictures import ADAPTATION_PICTURE
 
 PICTURE_NAME = re.compile(r"^(?P<name>.+)-(?P<phase>[A-Za-z0-9_]+)-(?P<step>\d+)\.png$")
 WHOLE_RUN_PICTURES = (ADAPTATION_PICTURE,)  # drawn once from every snapshot of the run
+MAX_PICTURE_BYTES = 1 << 20  # a larger picture is reduced to 256 colours on the page
 
 
 def pictures_folder(suite_name: str) -> str:
@@ -70,7 +73,7 @@ def collect_pictures(entries: Sequence[dict[str, Any]], shown: set[str], store, 
             chosen[key] = entry
     folder = out_dir / pictures_folder(suite_name)
     listed: list[dict[str, str]] = []
-    copies: list[tuple[Path, Path]] = []
+    copies: list[tuple[Path, Path, bool]] = []  # (the run's picture, the page's file, reduce it)
     seen: dict[str, tuple[str, str]] = {}  # content hash -> (file, whose picture it is)
     for (method, task), entry in sorted(chosen.items()):
         record = store.get(entry["run_id"])
@@ -82,15 +85,19 @@ def collect_pictures(entries: Sequence[dict[str, Any]], shown: set[str], store, 
             name = f"{method}-{task}-{picture['name']}.png"
             caption = _caption(entry, picture)
             try:
-                content = hashlib.sha256(picture["path"].read_bytes()).hexdigest()
+                data = picture["path"].read_bytes()
             except OSError as exc:
                 raise UdabenchError(f"cannot read the picture {picture['path']}: {exc.strerror or exc}") from None
+            content = hashlib.sha256(data).hexdigest()
             if content in seen:
                 file, whose = seen[content]
                 listed.append({"file": file, "caption": f"{caption}; the same picture, byte for byte, as that of "
                                                         f"{whose}: both runs drew it from the same model"})
                 continue
-            copies.append((picture["path"], folder / name))
+            reduce = len(data) > MAX_PICTURE_BYTES
+            if reduce:
+                caption += f"; shown with at most 256 colours (the run's picture is {len(data) / 1e6:.1f} MB)"
+            copies.append((picture["path"], folder / name, reduce))
             seen[content] = (f"{folder.name}/{name}", f"{method} on {task}, seed {entry['seed']}")
             listed.append({"file": f"{folder.name}/{name}", "caption": caption})
     try:
@@ -98,11 +105,22 @@ def collect_pictures(entries: Sequence[dict[str, Any]], shown: set[str], store, 
             shutil.rmtree(folder)
         if copies:
             folder.mkdir(parents=True)
-        for source, target in copies:
-            shutil.copyfile(source, target)
+        for source, target, reduce in copies:
+            if reduce:
+                _write_with_palette(source, target)
+            else:
+                shutil.copyfile(source, target)
     except OSError as exc:
         raise UdabenchError(f"cannot copy the runs' pictures into {folder}: {exc.strerror or exc}") from None
     return listed
+
+
+def _write_with_palette(source: Path, target: Path) -> None:
+    """``source`` as a PNG of at most 256 colours (median cut, Floyd-Steinberg dithering)."""
+    from PIL import Image
+
+    with Image.open(source) as image:
+        image.convert("RGB").quantize(256).save(target, optimize=True)
 
 
 def present_pictures(listed: Sequence[dict[str, Any]], out_dir: Path) -> tuple[list[dict[str, str]], list[str]]:
