@@ -109,8 +109,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, TargetStatistics, frozen, is_batch_norm, is_dropout, lr_groups, mean_entropy,
-                             running_stats_untouched, sgd, source_step, tanh_to_task, task_model, vat_loss)
+from udabench.api import (Method, TargetStatistics, frozen, is_batch_norm, is_dropout, lr_groups,
+                          mean_entropy, running_stats_untouched, sgd, source_step, tanh_to_task, task_model,
+                          vat_loss)
 
 
 def generator_stages(resolution: int) -> int:

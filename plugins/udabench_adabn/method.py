@@ -11,7 +11,7 @@ in the paper; the paper averages over the whole target set at once, here over ``
 shuffled batches.
 """
 
-from udabench.method import TargetStatistics, mean_entropy
+from udabench.api import TargetStatistics, mean_entropy
 from udabench_source_only.method import SourceOnly
 
 

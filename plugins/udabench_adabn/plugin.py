@@ -1,8 +1,7 @@
 """Registers the ``adabn`` method."""
 
-from udabench.hookspecs import hookimpl
-from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS
-from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
+from udabench.api import (SOURCE_PHASE, SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS,
+                          MethodSpec, Phase, hookimpl)
 
 PAPER = ("Li, Wang, Shi, Liu & Hou, 'Revisiting Batch Normalization For Practical Domain Adaptation', "
          "ICLR 2017 workshop; Pattern Recognition 2018")

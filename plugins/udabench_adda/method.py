@@ -45,7 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, frozen, is_dropout, lr_groups, mark_backbone, mlp, sgd, source_step, task_model
+from udabench.api import (Method, frozen, is_dropout, lr_groups, mark_backbone, mlp, sgd, source_step,
+                          task_model)
 
 
 class ADDA(Method):

@@ -1,8 +1,7 @@
 """Registers the ``adda`` method."""
 
-from udabench.hookspecs import hookimpl
-from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS
-from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
+from udabench.api import (SOURCE_PHASE, SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS,
+                          MethodSpec, Phase, hookimpl)
 
 
 @hookimpl

@@ -7,7 +7,7 @@ import logging
 import torch
 from torch import nn
 
-from udabench.errors import UdabenchError
+from udabench.api import UdabenchError
 
 
 class ConvFeatures(nn.Module):
@@ -72,7 +72,7 @@ def timm_model(in_channels: int, resolution: int, model: str, weights: str = "no
     """
     import timm
 
-    from udabench import weights as weights_module
+    from udabench.api import weights as weights_module
 
     architecture, _, model_tag = model.partition(".")
     if architecture not in timm.list_models():

@@ -1,7 +1,6 @@
 """Registers the built-in backbones (their code lives in ``networks``, imported only to build)."""
 
-from udabench.hookspecs import hookimpl
-from udabench.specs import BackboneSpec
+from udabench.api import BackboneSpec, hookimpl
 
 
 @hookimpl

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.errors import UdabenchError
+from udabench.api import UdabenchError
 
 
 def _upsample(x: torch.Tensor, size) -> torch.Tensor:
@@ -40,7 +40,7 @@ def _timm_encoder(architecture: str, in_channels: int, weights: str, what: str, 
     """timm's ``architecture`` without its classifier, initialised as ``weights`` says (a file is loaded later)."""
     import timm
 
-    from udabench import weights as weights_module
+    from udabench.api import weights as weights_module
 
     from .networks import _pretrained_timm
 
@@ -58,7 +58,7 @@ def _timm_encoder(architecture: str, in_channels: int, weights: str, what: str, 
 
 def _load_file(network: nn.Module, path: str, what: str, classifier: tuple[str, ...]) -> None:
     """Load ``path`` into the whole ``network``, or into ``network.encoder`` if it holds only encoder keys."""
-    from udabench import weights as weights_module
+    from udabench.api import weights as weights_module
 
     keys = list(weights_module.read_state_dict(path, what))
     if any(key.startswith("encoder.") for key in keys):
@@ -170,7 +170,7 @@ class FCN8s(nn.Module):
 
 def fcn8s_vgg16(in_channels: int, resolution: tuple[int, int], num_classes: int, weights: str = "none") -> FCN8s:
     """FCN-8s on VGG16 (fc6 7x7x4096, fc7 4096; about 134M parameters); ``weights`` as in the module doc."""
-    from udabench import weights as weights_module
+    from udabench.api import weights as weights_module
 
     what = "backbone 'fcn8s-vgg16'"
     vgg = _timm_encoder("vgg16", in_channels, weights, what, drop_rate=0.5)
@@ -230,7 +230,7 @@ class DeepLab(nn.Module):
 def deeplabv2_resnet101(in_channels: int, resolution: tuple[int, int], num_classes: int,
                         weights: str = "none") -> DeepLab:
     """DeepLab-v2 as in AdaptSegNet: ResNet-101 at output stride 8 and the four-rate ASPP summed."""
-    from udabench import weights as weights_module
+    from udabench.api import weights as weights_module
 
     what = "backbone 'deeplabv2'"
     encoder = _resnet101_encoder(in_channels, weights, what, output_stride=8)
@@ -272,7 +272,7 @@ class ASPPv3(nn.Module):
 def deeplabv3_resnet101(in_channels: int, resolution: tuple[int, int], num_classes: int,
                         weights: str = "none") -> DeepLab:
     """DeepLab-v3: ResNet-101 at output stride 8 and ASPP at rates 12, 24, 36 with image pooling."""
-    from udabench import weights as weights_module
+    from udabench.api import weights as weights_module
 
     what = "backbone 'deeplabv3'"
     encoder = _resnet101_encoder(in_channels, weights, what, output_stride=8)

@@ -133,11 +133,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.errors import UdabenchError
-from udabench.method import (Method, frozen, grl_coefficient, is_batch_norm, lr_groups, mlp, reverse_gradient,
-                             running_stats_untouched, schedule_lr, sgd, source_step, tanh_to_task, task_loss,
-                             task_model)
-from udabench.translation import Generator, lsgan_loss, patch_discriminator
+from udabench.api import (Generator, Method, UdabenchError, frozen, grl_coefficient, is_batch_norm,
+                          lr_groups, lsgan_loss, mlp, patch_discriminator, reverse_gradient,
+                          running_stats_untouched, schedule_lr, sgd, source_step, tanh_to_task, task_loss,
+                          task_model)
 
 SNAPSHOT_IMAGES = 8
 SEMANTIC_CLASSIFIERS = ("auto", "trained", "frozen")

@@ -4,9 +4,8 @@ The factory tells the two apart by their hyperparameters: only ``cycada`` has ``
 (and the feature discriminator's settings), and only then does it build a feature discriminator.
 """
 
-from udabench.hookspecs import hookimpl
-from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS, TRANSLATOR_HPARAMS
-from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
+from udabench.api import (SOURCE_PHASE, SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS,
+                          TRANSLATOR_HPARAMS, MethodSpec, Phase, hookimpl)
 
 FACTORY = "udabench_cycada.method:CyCADA"
 

@@ -12,8 +12,8 @@ runner can compile and capture it whole.
 import torch
 import torch.nn.functional as F
 
-from udabench.capture import schedule_tensor_lr, tensor_lr
-from udabench.method import Method, grl_coefficient, mlp, reverse_gradient, sgd, task_model
+from udabench.api import (Method, grl_coefficient, mlp, reverse_gradient, schedule_tensor_lr, sgd,
+                          task_model, tensor_lr)
 
 
 class DANN(Method):

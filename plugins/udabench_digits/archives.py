@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from udabench.errors import UdabenchError
+from udabench.api import UdabenchError
 
 SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}
 SYNDIGITS_FILES = {"train": "synth_train_32x32.mat", "test": "synth_test_32x32.mat"}

@@ -1,7 +1,6 @@
 """Registers the digit datasets, the digit adaptation tasks with their protocols, and the ``digits`` suite."""
 
-from udabench.hookspecs import hookimpl
-from udabench.specs import UNPINNED, DatasetSpec, SuiteSpec, TaskSpec
+from udabench.api import UNPINNED, DatasetSpec, SuiteSpec, TaskSpec, hookimpl
 from udabench_digits.reported import DIGITS_TABLE, SYNTHETIC_TABLE, reported_for
 
 DIGITS = tuple(str(d) for d in range(10))

@@ -6,7 +6,7 @@ Each is transcribed row by row as printed: labels with their reference marks, "-
 "value ± std", bold cells and row groups. ``TaskSpec.reported`` is derived from these tables.
 """
 
-from udabench.specs import ReportedResult, ReportedRow, ReportedTable, cells_of
+from udabench.api import ReportedResult, ReportedRow, ReportedTable, cells_of
 
 DIGIT_COLUMNS = (("mnist-usps", "MNIST→USPS"), ("usps-mnist", "USPS→MNIST"), ("mnist-mnistm", "MNIST→MNIST-M"),
                  ("svhn-mnist", "SVHN→MNIST"), ("mnist-svhn", "MNIST→SVHN"))

@@ -86,8 +86,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, TargetStatistics, frozen, mean_entropy, running_stats_untouched,
-                             schedule_lr, sgd, source_step, tanh_to_task, task_model, vat_loss)
+from udabench.api import (Method, TargetStatistics, frozen, mean_entropy, running_stats_untouched,
+                          schedule_lr, sgd, source_step, tanh_to_task, task_model, vat_loss)
 
 SAMPLES_PER_CLASS = 8  # images per row of the snapshot grid, one row per class
 

@@ -1,9 +1,8 @@
 """Registers ``label2image`` and its ``L_reg`` variant ``label2image-reg`` (one factory, two defaults), and
 ``label2image-seg``, the segmentation variant (a label-map-to-image generator)."""
 
-from udabench.hookspecs import hookimpl
-from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS
-from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
+from udabench.api import (SOURCE_PHASE, SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS,
+                          MethodSpec, Phase, hookimpl)
 
 FACTORY = "udabench_label2image.method:Label2Image"
 

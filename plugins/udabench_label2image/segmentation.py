@@ -75,10 +75,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import (Method, frozen, mean_entropy, source_step, tanh_to_task, task_loss, task_model,
-                             vat_loss)
-from udabench.specs import IGNORE_LABEL
-from udabench.translation import lsgan_loss, patch_discriminator
+from udabench.api import (IGNORE_LABEL, Method, frozen, lsgan_loss, mean_entropy, patch_discriminator,
+                          source_step, tanh_to_task, task_loss, task_model, vat_loss)
 from udabench_label2image.method import Label2Image
 
 SNAPSHOT_MAPS = 4  # rows of the snapshot grid: fixed source label maps

@@ -18,7 +18,7 @@ def mean_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor, num_cla
 def mean_iou(confusion: torch.Tensor) -> float:
     """Mean over classes of TP / (TP + FP + FN) from a confusion matrix; classes neither present nor
     predicted are left out of the mean."""
-    from udabench.confusion import iou_per_class
+    from udabench.api import iou_per_class
 
     iou = iou_per_class(confusion)
     return float(iou.nanmean()) if (~iou.isnan()).any() else float("nan")

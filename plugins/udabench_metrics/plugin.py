@@ -1,8 +1,7 @@
 """Registers accuracy and mean per-class accuracy (classification), mean IoU and pixel accuracy
 (segmentation)."""
 
-from udabench.hookspecs import hookimpl
-from udabench.specs import MetricSpec
+from udabench.api import MetricSpec, hookimpl
 
 
 @hookimpl

@@ -21,7 +21,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from udabench.errors import UdabenchError
+from udabench.api import UdabenchError
 
 # The plugin module imports the names below: numpy and PIL load only when a domain is read.
 

@@ -5,8 +5,7 @@ The data has no Hugging Face Hub copy: ``udabench_office31.archives`` reads the 
 (``DOMAIN/images/CLASS/*.jpg``). Nothing here imports torch.
 """
 
-from udabench.hookspecs import hookimpl
-from udabench.specs import DatasetSpec, SuiteSpec, TaskSpec
+from udabench.api import DatasetSpec, SuiteSpec, TaskSpec, hookimpl
 from udabench_office31.archives import ALL, ARCHIVE, CLASSES
 from udabench_office31.reported import OFFICE31_TABLE, OFFICE31_TASKS
 

@@ -3,7 +3,7 @@
 The slides print each column head over three lines ("A", "↓", "W"); here they read "A→W" and so on.
 """
 
-from udabench.specs import ReportedRow, ReportedTable, cells_of
+from udabench.api import ReportedRow, ReportedTable, cells_of
 
 OFFICE31_COLUMNS = (("office31-a-w", "A→W"), ("office31-d-w", "D→W"), ("office31-w-d", "W→D"),
                     ("office31-a-d", "A→D"), ("office31-d-a", "D→A"), ("office31-w-a", "W→A"), ("avg", "Avg"))

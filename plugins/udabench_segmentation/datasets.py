@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from udabench.errors import UdabenchError
+from udabench.api import UdabenchError
 
 if TYPE_CHECKING:
     import numpy as np

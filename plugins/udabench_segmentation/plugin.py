@@ -7,8 +7,7 @@ folder its official archives unpack to (``--data gta5=PATH`` or a data root hold
 ``synthia/``, ``cityscapes/``); ``udabench_segmentation.datasets`` documents the layouts.
 """
 
-from udabench.hookspecs import hookimpl
-from udabench.specs import DatasetSpec, SuiteSpec, TaskSpec
+from udabench.api import DatasetSpec, SuiteSpec, TaskSpec, hookimpl
 from udabench_segmentation.datasets import (CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, SYNTHIA_13_CLASSES,
                                             SYNTHIA_CLASSES)
 from udabench_segmentation.reported import LABEL2IMAGE_TABLE, SUIT_TABLE, TRANSPLANT_TABLE

@@ -7,7 +7,7 @@ methods use FCN8s-VGG16 and the last five Deeplab-v2 (the Deeplab-v2 SourceOnly,
 of the transplant table); in Label2Image-DA's, the first seven and the last five.
 """
 
-from udabench.specs import ReportedRow, ReportedTable
+from udabench.api import ReportedRow, ReportedTable
 
 GTA5 = "gta5-cityscapes"
 SYNTHIA = "synthia-cityscapes"

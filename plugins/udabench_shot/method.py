@@ -39,7 +39,7 @@ udabench's choices:
 import torch
 import torch.nn.functional as F
 
-from udabench.method import Method, mean_entropy, schedule_lr, sgd, task_model
+from udabench.api import Method, mean_entropy, schedule_lr, sgd, task_model
 
 
 def information_maximisation(logits: torch.Tensor, epsilon: float = 1e-5):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from udabench.errors import UdabenchError
+from udabench.api import UdabenchError
 
 NUM_CLASSES = 43
 

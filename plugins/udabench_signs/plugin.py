@@ -1,8 +1,7 @@
 """Registers the SynSigns and GTSRB datasets, the ``synsign-gtsrb`` task with its protocol, and the
 ``signs`` suite."""
 
-from udabench.hookspecs import hookimpl
-from udabench.specs import UNPINNED, DatasetSpec, SuiteSpec, TaskSpec
+from udabench.api import UNPINNED, DatasetSpec, SuiteSpec, TaskSpec, hookimpl
 from udabench_digits.reported import SYNTHETIC_TABLE
 from udabench_signs.reported import reported_for
 

@@ -4,7 +4,7 @@ The Syn.Sign -> GTSRB column belongs to 3C-GAN's synthetic-to-real table (Li et 
 other column is a digit task; the table is kept once, as data, in ``udabench_digits.reported``.
 """
 
-from udabench.specs import ReportedResult
+from udabench.api import ReportedResult
 from udabench_digits.reported import SYNTHETIC_TABLE
 
 

@@ -1,6 +1,6 @@
 """Source-only training: cross-entropy on source batches, the shared SGD recipe."""
 
-from udabench.method import Method, sgd, source_step, task_model
+from udabench.api import Method, sgd, source_step, task_model
 
 
 class SourceOnly(Method):

@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.method import Method, frozen, schedule_lr, sgd, source_step, tanh_to_task, task_loss, task_model
-from udabench.translation import Generator, lsgan_loss, patch_discriminator
+from udabench.api import (Generator, Method, frozen, lsgan_loss, patch_discriminator, schedule_lr, sgd,
+                          source_step, tanh_to_task, task_loss, task_model)
 
 
 class SUIT(Method):

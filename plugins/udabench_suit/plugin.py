@@ -1,8 +1,7 @@
 """Registers ``suit`` and its averaged-weights variant ``suit-avgw`` (one factory, two defaults)."""
 
-from udabench.hookspecs import hookimpl
-from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS, TRANSLATOR_HPARAMS
-from udabench.specs import SOURCE_PHASE, MethodSpec, Phase
+from udabench.api import (SOURCE_PHASE, SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS,
+                          TRANSLATOR_HPARAMS, MethodSpec, Phase, hookimpl)
 
 FACTORY = "udabench_suit.method:SUIT"
 PHASES = (SOURCE_PHASE, Phase("adapt", frozenset({"source", "target"})))

@@ -2,8 +2,7 @@
 ``toy-2d`` task of points in the plane, the ``toy-scenes`` segmentation task, their datasets, and the
 ``toy-mlp`` and ``tiny-segnet`` networks."""
 
-from udabench.hookspecs import hookimpl
-from udabench.specs import BackboneSpec, DatasetSpec, TaskSpec
+from udabench.api import BackboneSpec, DatasetSpec, TaskSpec, hookimpl
 from udabench_toy.points import MOON_CLASSES, POINT_SIZE, POINT_SIZES, ROTATION_DEGREES, SHIFT
 from udabench_toy.scenes import SCENE_CLASSES, SCENE_SIZE, SCENE_SIZES
 

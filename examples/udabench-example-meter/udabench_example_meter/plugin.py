@@ -1,8 +1,7 @@
 """Registers the ``meter-digits`` dataset, read from local files only, and the ``mnist-meter`` task,
 which takes the protocol of the built-in ``mnist-usps``. Imports no torch: specs only describe."""
 
-from udabench.hookspecs import hookimpl
-from udabench.specs import DatasetSpec, TaskSpec
+from udabench.api import DatasetSpec, TaskSpec, hookimpl
 
 DIGITS = tuple(str(digit) for digit in range(10))  # class names in label order: label 3 is "3"
 

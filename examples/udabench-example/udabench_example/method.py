@@ -7,7 +7,7 @@ Source and target batches share one forward pass, so batch-norm statistics mix b
 import torch
 import torch.nn.functional as F
 
-from udabench.method import Method, mean_entropy, schedule_lr, sgd, task_model
+from udabench.api import Method, mean_entropy, schedule_lr, sgd, task_model
 
 
 class EntropyMinimization(Method):

@@ -1,8 +1,6 @@
 """Registers the ``entropy-min`` method. Imports no torch: the spec names the code to load."""
 
-from udabench.hookspecs import hookimpl
-from udabench.hparams import TASK_MODEL_HELP, TASK_MODEL_HPARAMS
-from udabench.specs import MethodSpec, Phase
+from udabench.api import TASK_MODEL_HELP, TASK_MODEL_HPARAMS, MethodSpec, Phase, hookimpl
 
 
 @hookimpl
