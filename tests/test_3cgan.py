@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-import udabench.method as method_helpers
+import udabench.losses as losses
 from methodkit import TinyBackbone, check_logs, same, state
-from udabench.method import Batch, MethodContext, is_batch_norm, kl_from_logits, virtual_adversarial_perturbation
+from udabench.api import (Batch, MethodContext, is_batch_norm, kl_from_logits, running_stats_untouched,
+                          virtual_adversarial_perturbation)
 from udabench_3cgan.method import ConditionalGenerator, Discriminator, ThreeCGAN
 from udabench_3cgan.plugin import udabench_methods
 
@@ -177,7 +178,7 @@ def test_classifier_update_uses_a_vat_perturbation_of_norm_vat_epsilon(monkeypat
         seen.append(r)
         return r
 
-    monkeypatch.setattr(method_helpers, "virtual_adversarial_perturbation", spy)
+    monkeypatch.setattr(losses, "virtual_adversarial_perturbation", spy)
     method.update("adapt", 0, Batch(target_x=images()))
     assert len(seen) == 1 and seen[0].shape == (8, CHANNELS, RESOLUTION, RESOLUTION)
     assert torch.allclose(seen[0].flatten(1).norm(dim=1), torch.full((8,), 1.7), rtol=1e-4)
@@ -291,7 +292,7 @@ def test_snapshot_shows_one_row_of_generated_samples_per_class():
         # running statistics left as they were.
         assert all(torch.equal(v, method.generator.state_dict()[k]) for k, v in running.items())
         method.generator.train()
-        with method_helpers.running_stats_untouched(method.generator):
+        with running_stats_untouched(method.generator):
             expected = method.generator(torch.arange(NUM_CLASSES).repeat_interleave(5), method.snapshot_noise)
         method.generator.eval()
         assert torch.allclose(grid, expected)

@@ -12,7 +12,7 @@ from torch import nn
 from methodkit import TinyBackbone, check_logs
 from methodkit import state as snapshot
 from udabench.cli import main
-from udabench.method import Batch, MethodContext, is_batch_norm
+from udabench.api import Batch, MethodContext, is_batch_norm
 from udabench_adabn.method import AdaBN
 from udabench_adabn.plugin import udabench_methods
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from methodkit import TinyBackbone, check_logs, same
 from methodkit import state as snapshot
-from udabench.method import Batch, MethodContext, mark_backbone
+from udabench.api import Batch, MethodContext, mark_backbone
 from udabench_adda.method import ADDA
 from udabench_adda.plugin import udabench_methods as adda_specs
 from udabench_shot.method import SHOT, centroid_pseudo_labels, information_maximisation
@@ -198,7 +198,7 @@ def test_adda_and_3cgan_adam_groups_follow_backbone_lr_mult():
     """The adapt-phase Adam optimisers train backbone parameters at lr * backbone_lr_mult."""
     import torch
 
-    from udabench.method import MethodContext
+    from udabench.api import MethodContext
     from udabench.plugins import load_registry
     from udabench_3cgan.method import ThreeCGAN
     from udabench_adda.method import ADDA

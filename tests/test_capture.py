@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from datagen import digits_request
-from udabench.capture import schedule_tensor_lr, tensor_lr
+from udabench.api import schedule_tensor_lr, tensor_lr
 from udabench.cli import main
-from udabench.method import schedule_lr
+from udabench.api import schedule_lr
 from udabench.plugins import load_registry
 from udabench.runner import execute, load_checkpoint, prepare
 from udabench.runner import capture as capture_module

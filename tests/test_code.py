@@ -3,6 +3,8 @@ gives its runs new keys, and ``results`` tells stored runs of older code apart."
 
 from __future__ import annotations
 
+import ast
+import subprocess
 import sys
 import textwrap
 
@@ -22,7 +24,7 @@ def plugin_package(tmp_path, monkeypatch):
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "method.py").write_text(textwrap.dedent("""
-        from udabench.method import Method
+        from udabench.api import Method
         from .helpers import SCALE
         class Mine(Method):
             pass
@@ -38,8 +40,19 @@ def plugin_package(tmp_path, monkeypatch):
 def test_the_files_are_the_package_and_the_udabench_modules_it_imports(plugin_package):
     names = {str(p.relative_to(p.parents[1])) for p in code.source_files(["mymethod_pkg"])}
     assert {"mymethod_pkg/__init__.py", "mymethod_pkg/method.py", "mymethod_pkg/helpers.py",
-            "udabench/method.py"} <= names
+            "udabench/method.py"} <= names  # Method, through udabench.api
     assert not any(name in names for name in ("udabench/specs.py", "udabench/errors.py", "udabench/hparams.py"))
+
+
+def test_names_from_the_public_namespace_count_as_their_modules_and_finding_them_imports_no_torch():
+    script = ("import sys; from udabench import code; "
+              "print(sorted(p.name for p in code.source_files(['udabench_adabn']))); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
+    files = ast.literal_eval(out[0])
+    # AdaBN's own package, source-only's method it builds on, and the helpers behind its udabench.api names
+    assert {"method.py", "losses.py", "modes.py", "optim.py", "nets.py"} <= set(files)
+    assert files.count("method.py") == 3  # udabench_adabn's, udabench_source_only's and udabench's contract
+    assert "api.py" not in files and out[1] == "False"
 
 
 def test_a_change_anywhere_in_the_package_changes_the_digest(plugin_package):

@@ -11,7 +11,7 @@ from torch import nn
 
 from methodkit import TinyBackbone, check_logs, same, state
 from udabench.errors import UdabenchError
-from udabench.method import Batch, MethodContext, TaskModel
+from udabench.api import Batch, MethodContext, TaskModel
 from udabench.plugins import load_registry
 from udabench_cycada.method import CyCADA, Generator, lsgan_loss, patch_discriminator
 from udabench_cycada.plugin import FEATURE_HPARAMS, udabench_methods

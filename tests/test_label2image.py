@@ -9,7 +9,7 @@ from torch import nn
 
 import udabench_label2image.method as label2image_module
 from methodkit import TinyBackbone, check_logs, same, state
-from udabench.method import Batch, MethodContext, vat_loss
+from udabench.api import Batch, MethodContext, vat_loss
 from udabench.plugins import load_registry
 from udabench_label2image.method import SAMPLES_PER_CLASS, ConditionalGenerator, Discriminator, Label2Image
 from udabench_label2image.plugin import udabench_methods

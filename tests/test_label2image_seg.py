@@ -8,7 +8,7 @@ import torch
 import udabench_label2image.segmentation as seg_module
 from methodkit import check_logs, same, state
 from udabench.errors import UdabenchError
-from udabench.method import Batch, MethodContext, mean_entropy, task_loss
+from udabench.api import Batch, MethodContext, mean_entropy, task_loss
 from udabench.plugins import load_registry
 from udabench.runner import RunRequest, execute, prepare
 from udabench.specs import IGNORE_LABEL

@@ -7,7 +7,7 @@ import torch
 
 from udabench.errors import UdabenchError
 from udabench.hparams import TASK_MODEL_HPARAMS, parse_assignments, resolve
-from udabench.method import annealed_lr_factor, grl_coefficient, reverse_gradient
+from udabench.api import annealed_lr_factor, grl_coefficient, reverse_gradient
 from udabench_metrics.functions import accuracy, mean_class_accuracy
 
 
@@ -60,7 +60,7 @@ def test_metrics():
 def test_generator_output_map_is_the_identity_at_half_and_hits_the_task_space_otherwise():
     import torch
 
-    from udabench.method import TanhToTask
+    from udabench.api import TanhToTask
 
     x = torch.rand(3, 3, 4, 4) * 2 - 1
     half = TanhToTask((0.5,), (0.5,), 3)
@@ -86,7 +86,7 @@ def _classification_methods_with_the_task_model():
 @pytest.mark.parametrize("bottleneck_bn", [True, False])
 def test_every_method_with_the_shared_task_model_takes_bottleneck_bn(spec, bottleneck_bn):
     from methodkit import TinyBackbone
-    from udabench.method import MethodContext, TaskModel, is_batch_norm
+    from udabench.api import MethodContext, TaskModel, is_batch_norm
     from udabench.specs import load_object
 
     hparams = {**spec.hparams, "bottleneck_bn": bottleneck_bn}

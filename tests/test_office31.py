@@ -22,7 +22,7 @@ from udabench.cli import main
 from udabench.data.augment import Augmenter, center_crop, random_resized_boxes
 from udabench.data.loading import load_split, resolve_source
 from udabench.errors import UdabenchError
-from udabench.method import is_backbone_parameter, lr_groups, mark_backbone, schedule_lr, sgd
+from udabench.api import is_backbone_parameter, lr_groups, mark_backbone, schedule_lr, sgd
 from udabench.plugins import load_registry
 from udabench.runner import Normalizer, RunRequest, build_method, execute, load_task_data, prepare
 from udabench.store import Store

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from udabench.errors import UdabenchError
 from udabench.hookspecs import hookimpl
-from udabench.method import Method, TaskModel
+from udabench.api import Method, TaskModel
 from udabench.plugins import load_registry
 from udabench.runner import RunFailed, RunRequest, execute, load_checkpoint, prepare
 from udabench.specs import MethodSpec, Phase
@@ -297,16 +297,28 @@ def test_shot_takes_a_plain_head_from_a_source_only_run(registry, tiny_digits, t
     assert torch.equal(method.model.backbone.layers[0].weight, state["model.backbone.layers.0.weight"])
 
 
-class Incomplete(Method):
-    def begin_phase(self, phase, steps):
+class NoStep(Method):
+    def begin_train(self):
         pass
 
+    def predict(self, x):
+        return x
 
-def test_a_method_missing_part_of_the_contract_is_a_clear_error(tiny_digits):
-    spec = MethodSpec("incomplete", f"{__name__}:Incomplete", "uda", (Phase("train", frozenset({"source"})),), {})
+
+class NoPredict(Method):
+    def update_train(self, batch):
+        return {}
+
+
+@pytest.mark.parametrize("factory, message", [
+    ("NoStep", "method 'incomplete' declares phase 'train' but NoStep defines no update_train\\(self, batch\\)"),
+    ("NoPredict", "method 'incomplete' cannot be built: .*abstract"),
+])
+def test_a_method_missing_part_of_the_contract_is_a_clear_error(tiny_digits, factory, message):
+    spec = MethodSpec("incomplete", f"{__name__}:{factory}", "uda", (Phase("train", frozenset({"source"})),), {})
     local = registry_with(spec)
     request = request_for(tiny_digits, "incomplete", steps=1)
-    with pytest.raises(UdabenchError, match="method 'incomplete' cannot be built: .*abstract"):
+    with pytest.raises(UdabenchError, match=message):
         execute(prepare(local, request), local, request)
 
 

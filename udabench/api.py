@@ -38,37 +38,42 @@ _LAZY = {
     "MethodContext": "udabench.method",
     "Batch": "udabench.method",
     # networks
-    "TaskModel": "udabench.method",
-    "task_model": "udabench.method",
-    "mlp": "udabench.method",
-    "TanhToTask": "udabench.method",
-    "tanh_to_task": "udabench.method",
-    "mark_backbone": "udabench.method",
-    "is_backbone_parameter": "udabench.method",
+    "TaskModel": "udabench.nets",
+    "task_model": "udabench.nets",
+    "mlp": "udabench.nets",
+    "TanhToTask": "udabench.nets",
+    "tanh_to_task": "udabench.nets",
+    "mark_backbone": "udabench.nets",
+    "is_backbone_parameter": "udabench.nets",
     # optimisers and schedules
-    "lr_groups": "udabench.method",
-    "sgd": "udabench.method",
-    "set_lr": "udabench.method",
-    "schedule_lr": "udabench.method",
-    "annealed_lr_factor": "udabench.method",
-    "source_step": "udabench.method",
-    "tensor_lr": "udabench.capture",
-    "schedule_tensor_lr": "udabench.capture",
+    "lr_groups": "udabench.optim",
+    "sgd": "udabench.optim",
+    "set_lr": "udabench.optim",
+    "schedule_lr": "udabench.optim",
+    "annealed_lr_factor": "udabench.optim",
+    "source_step": "udabench.optim",
+    "tensor_lr": "udabench.optim",
+    "schedule_tensor_lr": "udabench.optim",
     # losses
-    "task_loss": "udabench.method",
-    "reverse_gradient": "udabench.method",
-    "grl_coefficient": "udabench.method",
-    "mean_entropy": "udabench.method",
-    "kl_from_logits": "udabench.method",
-    "virtual_adversarial_perturbation": "udabench.method",
-    "vat_loss": "udabench.method",
+    "task_loss": "udabench.losses",
+    "reverse_gradient": "udabench.losses",
+    "grl_coefficient": "udabench.losses",
+    "domain_adversarial_loss": "udabench.losses",
+    "mean_entropy": "udabench.losses",
+    "kl_from_logits": "udabench.losses",
+    "virtual_adversarial_perturbation": "udabench.losses",
+    "vat_loss": "udabench.losses",
     # frozen parts, modes and batch-norm statistics
-    "is_dropout": "udabench.method",
-    "is_batch_norm": "udabench.method",
-    "frozen": "udabench.method",
-    "running_stats_untouched": "udabench.method",
-    "probing": "udabench.method",
-    "TargetStatistics": "udabench.method",
+    "is_dropout": "udabench.modes",
+    "is_batch_norm": "udabench.modes",
+    "frozen": "udabench.modes",
+    "running_stats_untouched": "udabench.modes",
+    "probing": "udabench.modes",
+    "TargetStatistics": "udabench.modes",
+    "freeze": "udabench.modes",
+    "fixed": "udabench.modes",
+    "batch_statistics": "udabench.modes",
+    "modes_kept": "udabench.modes",
     # image translators (CycleGAN-style generator, PatchGAN)
     "Generator": "udabench.translation",
     "patch_discriminator": "udabench.translation",
@@ -86,12 +91,20 @@ __all__ = [
 ]
 
 
+def module_of(name: str) -> str | None:
+    """The module a public name comes from (``udabench.optim`` for ``sgd``); ``None`` if it is not public."""
+    if name in _LAZY:
+        return _LAZY[name] if _LAZY[name] != "udabench" else f"udabench.{name}"
+    value = globals().get(name) if name in __all__ else None
+    return getattr(value, "__module__", None) if value is not None else None
+
+
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'udabench.api' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name) if module != "udabench" else \
-        importlib.import_module(f"udabench.{name}")
+    value = importlib.import_module(module_of(name)) if module == "udabench" else \
+        getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value
 

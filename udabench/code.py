@@ -4,7 +4,9 @@ A run's outcome depends on the method's code as much as on its hyperparameters, 
 ignored the code would hand back a stored result after the method changed. The identity of a run's
 code is: the distribution and version that registered the method, and a hash of the source files of
 the method's package, of the backbone's module, and of the udabench modules those import (the
-shared method helpers, the translators), found by reading their import statements. Modules that
+shared method helpers, the translators), found by reading their import statements; a name imported
+from the public namespace ``udabench.api`` counts as the module it comes from, and a module of
+another ``udabench_*`` plugin package that a method imports counts too. Modules that
 only describe things (specs, errors, hook specifications, the registry) are left out, so editing a
 docstring there reruns nothing. Importing this module never imports torch.
 """
@@ -21,10 +23,22 @@ from pathlib import Path
 # udabench modules that name or describe things but do not compute a run's numbers.
 # (Hyperparameter values are in the key already; ``udabench.hparams`` holds their defaults and help.)
 DESCRIPTIVE = frozenset({"udabench", "udabench.specs", "udabench.errors", "udabench.hookspecs",
-                         "udabench.plugins", "udabench.hparams"})
+                         "udabench.plugins", "udabench.hparams", "udabench.api"})
+PUBLIC = "udabench.api"  # the plugin authors' namespace: a name imported from it counts as its own module
+
+
+def _behind_public(name: str) -> str | None:
+    """The module behind a name of the public namespace (``udabench.api.sgd`` -> ``udabench.optim``)."""
+    from udabench import api  # plain Python: importing it imports no torch
+
+    module = api.module_of(name.rpartition(".")[2])
+    return module if module and module.startswith("udabench.") else None
 
 
 def _module_file(name: str) -> Path | None:
+    parent = name.rpartition(".")[0]
+    if parent and getattr(_module_file(parent), "name", None) != "__init__.py":
+        return None  # a name inside a module is not a module (and finding it would import that module)
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
@@ -35,7 +49,8 @@ def _module_file(name: str) -> Path | None:
 
 
 def _imported_udabench_modules(path: Path, package: str | None) -> set[str]:
-    """The ``udabench.*`` modules that ``path`` imports (absolute or relative imports)."""
+    """The ``udabench.*`` modules and ``udabench_*`` plugin modules that ``path`` imports (absolute or
+    relative imports): a method built on another plugin's code (AdaBN on source-only's) depends on it."""
     try:
         tree = ast.parse(path.read_text(), str(path))
     except (OSError, SyntaxError):
@@ -52,7 +67,9 @@ def _imported_udabench_modules(path: Path, package: str | None) -> set[str]:
             names = [base] + [f"{base}.{alias.name}" for alias in node.names]
         else:
             continue
-        found.update(name for name in names if name == "udabench" or name.startswith("udabench."))
+        if names and names[0] == PUBLIC:
+            names = [module for module in map(_behind_public, names[1:]) if module]
+        found.update(name for name in names if name.split(".")[0] == "udabench" or name.startswith("udabench_"))
     return found
 
 

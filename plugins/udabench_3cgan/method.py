@@ -109,8 +109,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.api import (Method, TargetStatistics, frozen, is_batch_norm, is_dropout, lr_groups,
-                          mean_entropy, running_stats_untouched, sgd, source_step, tanh_to_task, task_model,
+from udabench.api import (Method, TargetStatistics, batch_statistics, fixed, freeze, frozen, is_batch_norm,
+                          is_dropout, lr_groups, mean_entropy, running_stats_untouched, tanh_to_task, task_model,
                           vat_loss)
 
 
@@ -187,6 +187,7 @@ class ThreeCGAN(Method):
         self.model = task_model(context, hp)
         # theta_Cs: filled from C at the start of the adapt phase, never trained.
         self.source_model = copy.deepcopy(self.model).requires_grad_(False)
+        self.keep_in_eval(self.source_model, always=True)
         self.generator = ConditionalGenerator(context.num_classes, hp["noise_dim"], context.in_channels,
                                               context.resolution, hp["generator_width"])
         self.generator.upsample.append(tanh_to_task(context))  # tanh's [-1, 1] in the task's normalised space
@@ -203,50 +204,29 @@ class ThreeCGAN(Method):
         # The fraction of G's samples that D takes for target images, averaged the same way; the gate
         # also needs it to be at least ``realism_gate``.
         self.register_buffer("fooled_average", torch.tensor(-1.0))
-        self._adapting = False
 
-    # --- modes and phases ---
+    # --- phases ---
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.source_model.eval()
-        if mode and self._adapting:
-            for module in self.model.modules():
-                if is_dropout(module) or (is_batch_norm(module) and not self.hparams["adapt_batch_stats"]):
-                    module.eval()
-        return self
-
-    def begin_phase(self, phase, steps):
-        self.steps = steps
+    def begin_adapt(self):
         hp = self.hparams
-        if phase == "source":
-            self._adapting = False
-            self.optimizer = sgd(self.model.parameters(), hp)
-        elif phase == "adapt":
-            self.source_model.load_state_dict(self.model.state_dict())
-            self.source_model.requires_grad_(False)
-            self.model.zero_grad(set_to_none=True)
-            self._adapting = True
-            self.train(self.training)
-            betas = (hp["adam_beta1"], 0.999)
-            self.generator_optimizer = torch.optim.Adam(self.generator.parameters(), lr=hp["generator_lr"],
-                                                        betas=betas)
-            self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
-                                                            lr=hp["discriminator_lr"], betas=betas)
-            self.classifier_optimizer = torch.optim.Adam(lr_groups(self.model, hp["classifier_lr"], hp),
-                                                         lr=hp["classifier_lr"])  # with backbone_lr_mult
-            self.semantic_average.fill_(-1.0)
-            self.fooled_average.fill_(-1.0)
-            self.target_statistics = TargetStatistics(self.model)
-            if hp["target_statistics_steps"] > 0:
-                self.target_statistics.restart()
-        else:
-            raise ValueError(f"3C-GAN has no phase '{phase}'")
-
-    def update(self, phase, step, batch):
-        if phase == "source":
-            return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
-        return self._adapt_step(step, batch.target_x)
+        self.source_model.load_state_dict(self.model.state_dict())
+        freeze(self.source_model)
+        self.model.zero_grad(set_to_none=True)
+        # C's dropout is off in this phase, and so is its batch norm without adapt_batch_stats.
+        self.keep_in_eval(*[module for module in self.model.modules()
+                            if is_dropout(module) or (is_batch_norm(module) and not hp["adapt_batch_stats"])])
+        betas = (hp["adam_beta1"], 0.999)
+        self.generator_optimizer = torch.optim.Adam(self.generator.parameters(), lr=hp["generator_lr"],
+                                                    betas=betas)
+        self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
+                                                        lr=hp["discriminator_lr"], betas=betas)
+        self.classifier_optimizer = torch.optim.Adam(lr_groups(self.model, hp["classifier_lr"], hp),
+                                                     lr=hp["classifier_lr"])  # with backbone_lr_mult
+        self.semantic_average.fill_(-1.0)
+        self.fooled_average.fill_(-1.0)
+        self.target_statistics = TargetStatistics(self.model)
+        if hp["target_statistics_steps"] > 0:
+            self.target_statistics.restart()
 
     # --- the pieces of one adaptation step ---
 
@@ -268,14 +248,8 @@ class ThreeCGAN(Method):
 
     def fixed_classifier(self, x: torch.Tensor) -> torch.Tensor:
         """C's logits in eval mode (running statistics, no dropout); gradients reach ``x`` but not C."""
-        modes = [(module, module.training) for module in self.model.modules()]
-        self.model.eval()
-        try:
-            with frozen(self.model):
-                return self.model(x)
-        finally:
-            for module, mode in modes:  # parents come before their children: each ends as it was
-                module.training = mode
+        with fixed(self.model) as classifier:
+            return classifier(x)
 
     def generator_loss(self, generated: torch.Tensor, labels: torch.Tensor):
         """``(l_adv + lambda_s * l_sem, l_adv, l_sem, recognised)`` for samples generated for ``labels``, C
@@ -351,7 +325,8 @@ class ThreeCGAN(Method):
         logs["generated_gate_open"] = torch.as_tensor(use_generated, dtype=loss.dtype, device=loss.device).detach()
         return loss, logs
 
-    def _adapt_step(self, step: int, target: torch.Tensor):
+    def update_adapt(self, batch):
+        target, step = batch.target_x, self.step
         n = target.shape[0]
         # (0) AdaBN first: C labels G's samples with target statistics, not the source's.
         if self.target_statistics.active:
@@ -379,7 +354,7 @@ class ThreeCGAN(Method):
                 "generated_recognised": recognised, "generated_fooled": fooled}
 
         # (3) C on fresh generated samples and the target batch.
-        if step >= round(self.hparams["classifier_warmup"] * self.steps):
+        if step >= round(self.hparams["classifier_warmup"] * self.phase_steps):
             labels = self.sample_labels(n)
             with torch.no_grad():
                 generated = self.generator(labels, self.sample_noise(n))
@@ -395,13 +370,9 @@ class ThreeCGAN(Method):
         return self.model(x)
 
     def snapshot(self):
-        if not self._adapting:
+        if self.phase != "adapt":
             return {}
         # The samples C trains on: G with batch statistics, as it runs in training (running ones untouched).
-        self.generator.train()
-        try:
-            with running_stats_untouched(self.generator):
-                images = self.generator(self.snapshot_labels, self.snapshot_noise)
-        finally:
-            self.generator.eval()
+        with batch_statistics(self.generator) as generator:
+            images = generator(self.snapshot_labels, self.snapshot_noise)
         return {"generated": (images, max(1, self.hparams["samples_per_class"]))}

@@ -16,13 +16,9 @@ from udabench_source_only.method import SourceOnly
 
 
 class AdaBN(SourceOnly):
-    def begin_phase(self, phase, steps):
-        if phase == "source":
-            return super().begin_phase(phase, steps)
+    def begin_adapt(self):
         self.target_statistics = TargetStatistics(self.model)
         self.target_statistics.restart()
 
-    def update(self, phase, step, batch):
-        if phase == "source":
-            return super().update(phase, step, batch)
+    def update_adapt(self, batch):
         return {"target_entropy": mean_entropy(self.target_statistics.observe(batch.target_x))}

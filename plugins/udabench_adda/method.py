@@ -45,8 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.api import (Method, frozen, is_dropout, lr_groups, mark_backbone, mlp, sgd, source_step,
-                          task_model)
+from udabench.api import Method, freeze, frozen, is_dropout, lr_groups, mark_backbone, mlp, task_model
 
 
 class ADDA(Method):
@@ -60,47 +59,22 @@ class ADDA(Method):
         self.discriminator = mlp([self.model.out_features, width, width, 1], batch_norm=False)
         # Whether predict() uses the target encoder; a buffer so that a reloaded checkpoint knows too.
         self.register_buffer("adapted", torch.zeros((), dtype=torch.bool))
-        self._adapting = False
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if mode and self._adapting:
-            self.model.eval()  # frozen source encoder and classifier: running statistics, no dropout
-            for module in self.target_encoder.modules():
-                if is_dropout(module):
-                    module.eval()
-        return self
-
-    def begin_phase(self, phase, steps):
-        self.steps = steps
-        if phase == "source":
-            self._adapting = False
-            self.optimizer = sgd(self.model.parameters(), self.hparams)
-        elif phase == "adapt":
-            self.target_encoder[0].load_state_dict(self.model.backbone.state_dict())
-            self.target_encoder[1].load_state_dict(self.model.bottleneck.state_dict())
-            self.model.requires_grad_(False)
-            self.model.zero_grad(set_to_none=True)
-            self.adapted.fill_(True)
-            self._adapting = True
-            self.train(self.training)
-            hp = self.hparams
-            betas = (hp["adam_beta1"], 0.999)
-            # backbone_lr_mult applies here too (Office-31 fine-tunes a pretrained backbone at 0.1x)
-            self.encoder_optimizer = torch.optim.Adam(lr_groups(self.target_encoder, hp["adapt_lr"], hp),
-                                                      lr=hp["adapt_lr"], betas=betas)
-            self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
-                                                            lr=hp["discriminator_lr"], betas=betas)
-        else:
-            raise ValueError(f"ADDA has no phase '{phase}'")
-
-    def update(self, phase, step, batch):
-        if phase == "source":
-            return self._source_step(step, batch)
-        return self._adapt_step(batch)
-
-    def _source_step(self, step, batch):
-        return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
+    def begin_adapt(self):
+        self.target_encoder[0].load_state_dict(self.model.backbone.state_dict())
+        self.target_encoder[1].load_state_dict(self.model.bottleneck.state_dict())
+        freeze(self.model)
+        self.adapted.fill_(True)
+        # The frozen source encoder and classifier use their running statistics and no dropout; the
+        # target encoder's dropout is off too (see the module's notes).
+        self.keep_in_eval(self.model, *[m for m in self.target_encoder.modules() if is_dropout(m)])
+        hp = self.hparams
+        betas = (hp["adam_beta1"], 0.999)
+        # backbone_lr_mult applies here too (Office-31 fine-tunes a pretrained backbone at 0.1x)
+        self.encoder_optimizer = torch.optim.Adam(lr_groups(self.target_encoder, hp["adapt_lr"], hp),
+                                                  lr=hp["adapt_lr"], betas=betas)
+        self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
+                                                        lr=hp["discriminator_lr"], betas=betas)
 
     def discriminator_loss(self, source_features, target_features):
         """Binary cross-entropy of the discriminator, source labelled 1 and target 0, and its accuracy."""
@@ -115,7 +89,7 @@ class ADDA(Method):
         logits = self.discriminator(target_features).squeeze(1)
         return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
 
-    def _adapt_step(self, batch):
+    def update_adapt(self, batch):
         with torch.no_grad():
             source_features = self.model.features(batch.source_x)
         target_features = self.target_encoder(batch.target_x)

@@ -127,16 +127,13 @@ udabench's choices:
 
 from __future__ import annotations
 
-import contextlib
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from udabench.api import (Generator, Method, UdabenchError, frozen, grl_coefficient, is_batch_norm,
-                          lr_groups, lsgan_loss, mlp, patch_discriminator, reverse_gradient,
-                          running_stats_untouched, schedule_lr, sgd, source_step, tanh_to_task, task_loss,
-                          task_model)
+from udabench.api import (Generator, Method, UdabenchError, domain_adversarial_loss, fixed, freeze, frozen,
+                          grl_coefficient, lr_groups, lsgan_loss, mlp, patch_discriminator, schedule_lr, sgd,
+                          tanh_to_task, task_loss, task_model)
 
 SNAPSHOT_IMAGES = 8
 SEMANTIC_CLASSIFIERS = ("auto", "trained", "frozen")
@@ -188,92 +185,33 @@ class CyCADA(Method):
         # Images shown by snapshot(): the first batch of the translate phase. Not part of the checkpoint.
         self.register_buffer("shown_source", None, persistent=False)
         self.register_buffer("shown_target", None, persistent=False)
-        self.phase = None
-
-    # --- modes and phases -------------------------------------------------------------------
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if mode and (self.phase == "task" or (self.phase == "translate" and not self.classifier_trained)):
-            self.model.eval()  # fixed f_s: running statistics, no dropout
-        if mode and self.phase == "task":
-            # The same network as in train mode (instance norm without running statistics, no dropout).
-            self.generator_st.eval()
-            self.generator_ts.eval()
-        return self
-
-    def begin_phase(self, phase, steps):
-        self.steps = steps
-        hp = self.hparams
-        if phase == "source":
-            self.phase = phase
-            self.optimizer = sgd(self.model.parameters(), hp)
-        elif phase == "translate":
-            self.phase = phase
-            betas = (hp["adam_beta1"], 0.999)
-            if self.classifier_trained:
-                # The official code's optimizer_CLS: Adam 1e-3, betas (beta1, 0.999).
-                self.model.requires_grad_(True)
-                self.model.zero_grad(set_to_none=True)
-                lr = hp["semantic_classifier_lr"]
-                self.classifier_optimizer = torch.optim.Adam(lr_groups(self.model, lr, hp), lr=lr, betas=betas)
-            else:
-                self._freeze(self.model)
-            generators = list(self.generator_st.parameters()) + list(self.generator_ts.parameters())
-            discriminators = list(self.discriminator_t.parameters()) + list(self.discriminator_s.parameters())
-            self.generator_optimizer = torch.optim.Adam(generators, lr=hp["translate_lr"], betas=betas)
-            self.discriminator_optimizer = torch.optim.Adam(discriminators, lr=hp["translate_lr"], betas=betas)
-        elif phase == "task":
-            self.phase = phase
-            for module in (self.model, self.generator_st, self.generator_ts, self.discriminator_t,
-                           self.discriminator_s):
-                self._freeze(module)
-            if hp["task_from_source"]:
-                self.task_model.load_state_dict(self.model.state_dict())
-            trained = list(self.task_model.parameters())
-            if self.feature_discriminator is not None:
-                trained += list(self.feature_discriminator.parameters())
-            self.optimizer = sgd(trained, hp)
-        else:
-            raise ValueError(f"CyCADA has no phase '{phase}'")
-        self.train(self.training)
-
-    @staticmethod
-    def _freeze(module: nn.Module) -> None:
-        module.requires_grad_(False)
-        module.zero_grad(set_to_none=True)
-
-    def update(self, phase, step, batch):
-        if phase == "source":
-            return self._source_step(step, batch)
-        if phase == "translate":
-            return self._translate_step(batch)
-        return self._task_step(step, batch)
 
     # --- source ------------------------------------------------------------------------------
 
-    def _source_step(self, step, batch):
-        return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
-
     # --- translate ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
+    def begin_translate(self):
+        hp = self.hparams
+        betas = (hp["adam_beta1"], 0.999)
+        if self.classifier_trained:
+            # The official code's optimizer_CLS: Adam 1e-3, betas (beta1, 0.999).
+            self.model.requires_grad_(True)
+            self.model.zero_grad(set_to_none=True)
+            lr = hp["semantic_classifier_lr"]
+            self.classifier_optimizer = torch.optim.Adam(lr_groups(self.model, lr, hp), lr=lr, betas=betas)
+        else:
+            freeze(self.model)
+            self.keep_in_eval(self.model)  # fixed f_s: running statistics, no dropout
+        generators = list(self.generator_st.parameters()) + list(self.generator_ts.parameters())
+        discriminators = list(self.discriminator_t.parameters()) + list(self.discriminator_s.parameters())
+        self.generator_optimizer = torch.optim.Adam(generators, lr=hp["translate_lr"], betas=betas)
+        self.discriminator_optimizer = torch.optim.Adam(discriminators, lr=hp["translate_lr"], betas=betas)
+
     def labelling(self):
         """f_s as the semantic loss uses it: no gradient into its weights, dropout off, its running
         statistics left alone; batch norm on each batch's own statistics (``semantic_batch_norm``
         ``domain``) or on the running ones (``running``)."""
-        modes = [(module, module.training) for module in self.model.modules()]
-        self.model.eval()
-        if self.domain_statistics:
-            for module in self.model.modules():
-                if is_batch_norm(module):
-                    module.train()
-        try:
-            with running_stats_untouched(self.model), frozen(self.model):
-                yield self.model
-        finally:
-            for module, mode in modes:
-                module.training = mode
+        return fixed(self.model, own_batch_statistics=self.domain_statistics)
 
     def semantic_loss(self, source_x, translated_source, target_x, translated_target, source_y=None):
         """f_s's cross-entropy on both translations against its labels of the originals.
@@ -317,7 +255,7 @@ class CyCADA(Method):
                         + lsgan_loss(self.discriminator_s(translated_target.detach()), False))
         return loss_t + loss_s
 
-    def _translate_step(self, batch):
+    def update_translate(self, batch):
         self._keep_for_snapshot(batch)
         hp = self.hparams
         source_y = batch.source_y if hp["semantic_true_labels"] else None
@@ -354,11 +292,22 @@ class CyCADA(Method):
 
     # --- task --------------------------------------------------------------------------------
 
-    def _task_step(self, step, batch):
+    def begin_task(self):
+        hp = self.hparams
+        freeze(self.model, self.generator_st, self.generator_ts, self.discriminator_t, self.discriminator_s)
+        # f_s fixed; the generators as they trained (instance norm without running statistics, no dropout).
+        self.keep_in_eval(self.model, self.generator_st, self.generator_ts)
+        if hp["task_from_source"]:
+            self.task_model.load_state_dict(self.model.state_dict())
+        trained = list(self.task_model.parameters())
+        if self.feature_discriminator is not None:
+            trained += list(self.feature_discriminator.parameters())
+        self.optimizer = sgd(trained, hp)
+
+    def update_task(self, batch):
         self._keep_for_snapshot(batch)
         hp = self.hparams
-        progress = step / self.steps
-        schedule_lr(self.optimizer, hp, progress)
+        schedule_lr(self.optimizer, hp, self.progress)
         with torch.no_grad():
             translated = self.generator_st(batch.source_x)
         n_source = translated.shape[0]
@@ -366,28 +315,22 @@ class CyCADA(Method):
         if self.feature_discriminator is None:
             class_loss = task_loss(self.task_model(translated), batch.source_y)
             loss = class_loss
-        elif self.context.dense:
-            logits = self.task_model(torch.cat([translated, batch.target_x]))
-            class_loss = task_loss(logits[:n_source], batch.source_y)
-            coefficient = grl_coefficient(progress, hp["grl_gamma"])
-            domain_logits = self.feature_discriminator(reverse_gradient(logits.softmax(1), coefficient))
-            domain_labels = torch.zeros_like(domain_logits)
-            domain_labels[:n_source] = 1.0
-            domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
-            loss = class_loss + hp["feature_weight"] * domain_loss
-            logs["domain_loss"] = domain_loss.detach()
-            logs["domain_accuracy"] = ((domain_logits > 0).float() == domain_labels).float().mean().detach()
         else:
-            features = self.task_model.features(torch.cat([translated, batch.target_x]))
-            class_loss = task_loss(self.task_model.head(features[:n_source]), batch.source_y)
-            coefficient = grl_coefficient(progress, hp["grl_gamma"])
-            domain_logits = self.feature_discriminator(reverse_gradient(features, coefficient)).squeeze(1)
-            domain_labels = torch.cat([torch.ones(n_source, device=features.device),
-                                       torch.zeros(features.shape[0] - n_source, device=features.device)])
-            domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+            # Feature level: the task model's features (segmentation: its softmax outputs, AdaptSegNet's
+            # output space) of translated source and target, aligned through the GRL.
+            if self.context.dense:
+                logits = self.task_model(torch.cat([translated, batch.target_x]))
+                class_loss = task_loss(logits[:n_source], batch.source_y)
+                aligned = logits.softmax(1)
+            else:
+                aligned = self.task_model.features(torch.cat([translated, batch.target_x]))
+                class_loss = task_loss(self.task_model.head(aligned[:n_source]), batch.source_y)
+            coefficient = grl_coefficient(self.progress, hp["grl_gamma"])
+            domain_loss, domain_accuracy = domain_adversarial_loss(self.feature_discriminator, aligned, n_source,
+                                                                   coefficient)
             loss = class_loss + hp["feature_weight"] * domain_loss
             logs["domain_loss"] = domain_loss.detach()
-            logs["domain_accuracy"] = ((domain_logits > 0).float() == domain_labels).float().mean().detach()
+            logs["domain_accuracy"] = domain_accuracy.detach()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

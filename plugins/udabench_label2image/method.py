@@ -86,8 +86,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.api import (Method, TargetStatistics, frozen, mean_entropy, running_stats_untouched,
-                          schedule_lr, sgd, source_step, tanh_to_task, task_model, vat_loss)
+from udabench.api import (Method, TargetStatistics, batch_statistics, freeze, frozen, mean_entropy, schedule_lr,
+                          sgd, tanh_to_task, task_model, vat_loss)
 
 SAMPLES_PER_CLASS = 8  # images per row of the snapshot grid, one row per class
 
@@ -176,57 +176,33 @@ class Label2Image(Method):
         # Fixed noise for the snapshot grids, so that grids of one run are comparable over time.
         self.register_buffer("snapshot_noise", torch.randn(k * SAMPLES_PER_CLASS, hp["noise_dim"]),
                              persistent=False)
-        self.phase = None
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if mode and self.phase == "gan":
-            self.model.eval()  # T fixed: source running statistics, no dropout
-        elif mode and self.phase == "retrain":
-            self.generator.eval()
-            self.discriminator.eval()
-        return self
-
-    def begin_phase(self, phase, steps):
-        self.steps = steps
+    def begin_gan(self):
         hp = self.hparams
-        self.phase = phase
-        if phase == "source":
-            self.optimizer = sgd(self.model.parameters(), hp)
-        elif phase == "gan":
-            self.model.requires_grad_(False)
-            self.model.zero_grad(set_to_none=True)
-            betas = (hp["adam_beta1"], 0.999)
-            self.generator_optimizer = torch.optim.Adam(self.generator.parameters(), lr=hp["generator_lr"],
-                                                        betas=betas)
-            self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
-                                                            lr=hp["discriminator_lr"], betas=betas)
-            self.target_statistics = TargetStatistics(self.model)
-            if hp["target_statistics_steps"] > 0:
-                self.target_statistics.restart()
-        elif phase == "retrain":
-            if hasattr(self, "target_statistics"):  # exponential averages again, however short the gan phase
-                self.target_statistics.finish()
-            self.model.requires_grad_(True)
-            for module in (self.generator, self.discriminator):
-                module.requires_grad_(False)
-                module.zero_grad(set_to_none=True)
-            self.optimizer = sgd(self.model.parameters(), {**hp, "lr": hp["lr"] * hp["retrain_lr_mult"]})
-        else:
-            raise ValueError(f"{type(self).__name__} has no phase '{phase}'")
-        self.train(self.training)
+        freeze(self.model)
+        self.keep_in_eval(self.model)  # T fixed: source running statistics, no dropout
+        betas = (hp["adam_beta1"], 0.999)
+        self.generator_optimizer = torch.optim.Adam(self.generator.parameters(), lr=hp["generator_lr"],
+                                                    betas=betas)
+        self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
+                                                        lr=hp["discriminator_lr"], betas=betas)
+        self.target_statistics = TargetStatistics(self.model)
+        if hp["target_statistics_steps"] > 0:
+            self.target_statistics.restart()
+
+    def begin_retrain(self):
+        hp = self.hparams
+        if hasattr(self, "target_statistics"):  # exponential averages again, however short the gan phase
+            self.target_statistics.finish()
+        self.model.requires_grad_(True)
+        freeze(self.generator, self.discriminator)
+        self.keep_in_eval(self.generator, self.discriminator)
+        self.optimizer = sgd(self.model.parameters(), {**hp, "lr": hp["lr"] * hp["retrain_lr_mult"]})
 
     def sample_codes(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` labels drawn uniformly over the classes and ``n`` Gaussian noise vectors."""
         labels = torch.randint(0, self.context.num_classes, (n,), device=device)
         return labels, torch.randn(n, self.hparams["noise_dim"], device=device)
-
-    def update(self, phase, step, batch):
-        if phase == "source":
-            return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
-        if phase == "gan":
-            return self._gan_step(step, batch.target_x)
-        return self._retrain_step(step, batch)
 
     # gan phase
 
@@ -262,17 +238,18 @@ class Label2Image(Method):
         accuracy = (class_logits.argmax(dim=1) == labels).float().mean()
         return adversarial, semantic, accuracy
 
-    def observe_target_statistics(self, step, target_x):
+    def observe_target_statistics(self, target_x):
         """AdaBN at the start of the gan phase: T's batch norm takes the target batches' statistics
         before G learns classes from T."""
         if self.target_statistics.active:
-            if step < self.hparams["target_statistics_steps"]:
+            if self.step < self.hparams["target_statistics_steps"]:
                 self.target_statistics.observe(target_x)
             else:
                 self.target_statistics.finish()
 
-    def _gan_step(self, step, target_x):
-        self.observe_target_statistics(step, target_x)
+    def update_gan(self, batch):
+        target_x = batch.target_x
+        self.observe_target_statistics(target_x)
         labels, noise = self.sample_codes(target_x.shape[0], target_x.device)
 
         fake = self.generator(labels, noise)
@@ -285,7 +262,7 @@ class Label2Image(Method):
         with frozen(self.discriminator):
             adversarial, semantic, semantic_accuracy = self.generator_losses(labels, fake)
             generator_loss = adversarial
-            if step >= self.hparams["semantic_start"]:  # before it, no backward pass through T
+            if self.step >= self.hparams["semantic_start"]:  # before it, no backward pass through T
                 generator_loss = generator_loss + self.hparams["semantic_weight"] * semantic
             self.generator_optimizer.zero_grad(set_to_none=True)
             generator_loss.backward()
@@ -299,13 +276,8 @@ class Label2Image(Method):
     def sample(self, labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """G(labels, noise) as G ran while it trained: batch statistics in its batch norm (its running
         statistics left untouched), no gradient."""
-        was_training = self.generator.training
-        self.generator.train()
-        try:
-            with torch.no_grad(), running_stats_untouched(self.generator):
-                return self.generator(labels, noise)
-        finally:
-            self.generator.train(was_training)
+        with torch.no_grad(), batch_statistics(self.generator) as generator:
+            return generator(labels, noise)
 
     def generate(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` generated pairs ``(G(y, z), y)`` from the fixed generator (:meth:`sample`)."""
@@ -332,8 +304,8 @@ class Label2Image(Method):
         parts["loss"] = loss
         return parts
 
-    def _retrain_step(self, step, batch):
-        schedule_lr(self.optimizer, self.hparams, step / self.steps)
+    def update_retrain(self, batch):
+        schedule_lr(self.optimizer, self.hparams, self.progress)
         parts = self.retrain_losses(batch)
         self.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()

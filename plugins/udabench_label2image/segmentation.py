@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from udabench.api import (IGNORE_LABEL, Method, frozen, lsgan_loss, mean_entropy, patch_discriminator,
-                          source_step, tanh_to_task, task_loss, task_model, vat_loss)
+                          tanh_to_task, task_loss, task_model, vat_loss)
 from udabench_label2image.method import Label2Image
 
 SNAPSHOT_MAPS = 4  # rows of the snapshot grid: fixed source label maps
@@ -192,18 +192,10 @@ class Label2ImageSeg(Label2Image):
                                                  context.resolution)
         # Label maps shown by snapshot(): the first source label maps of the gan phase. Not checkpointed.
         self.register_buffer("shown_maps", None, persistent=False)
-        self.phase = None
 
-    # The modes and phases (``train``, ``begin_phase``), the retrain step and ``predict`` are
-    # Label2Image's: the same three phases with the same networks frozen and trained.
-
-    def update(self, phase, step, batch):
-        if phase == "source":
-            return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
-        if phase == "gan":
-            self.observe_target_statistics(step, batch.target_x)
-            return self._gan_step(batch)
-        return self._retrain_step(step, batch)
+    # The phases' preparation (``begin_source``, ``begin_gan``, ``begin_retrain``), the source and
+    # retrain steps and ``predict`` are Label2Image's: the same three phases with the same networks
+    # frozen and trained.
 
     # --- the generator ----------------------------------------------------------------------
 
@@ -248,7 +240,8 @@ class Label2ImageSeg(Label2Image):
         accuracy = ((logits.argmax(dim=1) == labels) & valid).sum() / valid.sum().clamp(min=1)
         return adversarial, semantic, accuracy.float()
 
-    def _gan_step(self, batch):
+    def update_gan(self, batch):
+        self.observe_target_statistics(batch.target_x)
         labels = batch.source_y  # the label maps only: G never sees the source images
         if self.shown_maps is None:
             self.shown_maps = labels[:SNAPSHOT_MAPS].detach().clone()

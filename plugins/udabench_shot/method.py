@@ -39,7 +39,7 @@ udabench's choices:
 import torch
 import torch.nn.functional as F
 
-from udabench.api import Method, mean_entropy, schedule_lr, sgd, task_model
+from udabench.api import Method, freeze, mean_entropy, schedule_lr, sgd, task_model
 
 
 def information_maximisation(logits: torch.Tensor, epsilon: float = 1e-5):
@@ -94,27 +94,26 @@ class SHOT(Method):
             state["model.head.parametrizations.weight.original1"] = weight
         super().load_source_weights(state)
 
-    def begin_phase(self, phase, steps):
-        self.steps = steps
-        if phase == "source":
-            self.optimizer = sgd(self.model.parameters(), self.hparams)
-        elif phase == "adapt":
-            self.model.head.requires_grad_(False)
-            self.model.head.zero_grad(set_to_none=True)
-            extractor = list(self.model.backbone.parameters()) + list(self.model.bottleneck.parameters())
-            self.optimizer = sgd(extractor, self.hparams)
-            self.memory_features = self.memory_probabilities = None
-        else:
-            raise ValueError(f"SHOT has no phase '{phase}'")
+    def begin_source(self):
+        self.optimizer = sgd(self.model.parameters(), self.hparams)
 
-    def update(self, phase, step, batch):
-        schedule_lr(self.optimizer, self.hparams, step / self.steps)
-        if phase == "source":
-            logits = self.model(batch.source_x)
-            loss = F.cross_entropy(logits, batch.source_y, label_smoothing=self.hparams["label_smoothing"])
-            logs = {"class_loss": loss.detach()}
-        else:
-            loss, logs = self._adaptation_loss(batch.target_x)
+    def update_source(self, batch):
+        logits = self.model(batch.source_x)
+        loss = F.cross_entropy(logits, batch.source_y, label_smoothing=self.hparams["label_smoothing"])
+        return self._step(loss, {"class_loss": loss.detach()})
+
+    def begin_adapt(self):
+        freeze(self.model.head)
+        extractor = list(self.model.backbone.parameters()) + list(self.model.bottleneck.parameters())
+        self.optimizer = sgd(extractor, self.hparams)
+        self.memory_features = self.memory_probabilities = None
+
+    def update_adapt(self, batch):
+        return self._step(*self._adaptation_loss(batch.target_x))
+
+    def _step(self, loss, logs):
+        """One SGD step on ``loss`` at the scheduled learning rate; returns ``logs``."""
+        schedule_lr(self.optimizer, self.hparams, self.progress)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from udabench.api import (Generator, Method, frozen, lsgan_loss, patch_discriminator, schedule_lr, sgd,
-                          source_step, tanh_to_task, task_loss, task_model)
+from udabench.api import (Generator, Method, freeze, frozen, lsgan_loss, patch_discriminator, schedule_lr, sgd,
+                          tanh_to_task, task_loss, task_model)
 
 
 class SUIT(Method):
@@ -62,33 +62,18 @@ class SUIT(Method):
         self.__dict__["content_model"] = None  # the fixed f of L_con, built when the adapt phase starts
         self.averaged: nn.Module | None = None
         self.transplanted = False
-        self.phase = None
 
     # --- phases ------------------------------------------------------------------------------
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.content_model is not None:
-            self.content_model.eval()
-        if self.averaged is not None:
-            self.averaged.eval()
-        if mode and self.transplanted:
-            self.generator.eval()
-        return self
-
-    def begin_phase(self, phase, steps):
-        self.steps, self.phase = steps, phase
+    def begin_adapt(self):
         hp = self.hparams
-        if phase == "source":
-            self.optimizer = sgd(self.model.parameters(), hp)
-            return
-        if phase != "adapt":
-            raise ValueError(f"SUIT has no phase '{phase}'")
         if hp["content_features"] == "source-model" and hp["content_weight"] and not self.transplanted:
             # Kept out of the module tree: a fixed copy, not worth a place in the checkpoint.
-            self.__dict__["content_model"] = copy.deepcopy(self.model).requires_grad_(False).eval()
+            self.__dict__["content_model"] = copy.deepcopy(self.model).requires_grad_(False)
+            self.keep_in_eval(self.content_model, always=True)
         if hp["average_weights"]:
             self.averaged = copy.deepcopy(self.model).requires_grad_(False)
+            self.keep_in_eval(self.averaged, always=True)
             self.average_updates = 0
         self.optimizer = sgd(self.model.parameters(), hp)
         if not self.transplanted:
@@ -97,25 +82,23 @@ class SUIT(Method):
                                                         betas=betas)
             self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(),
                                                             lr=hp["translate_lr"], betas=betas)
-        self.train(self.training)
+
+    def update_adapt(self, batch):
+        logs = self._adapt_step(batch)
+        if self.averaged is not None:
+            self._update_average()
+        return logs
 
     def load_generator_weights(self, state):
         weights = {key[len("generator."):]: value for key, value in state.items() if key.startswith("generator.")}
         if not weights:
             raise KeyError("the checkpoint holds no 'generator.*' weights (is it a SUIT run?)")
         self.generator.load_state_dict(weights)
-        self.generator.requires_grad_(False)
+        freeze(self.generator)
+        self.keep_in_eval(self.generator, always=True)
         self.transplanted = True
 
     # --- steps -------------------------------------------------------------------------------
-
-    def update(self, phase, step, batch):
-        if phase == "source":
-            return source_step(self.model, self.optimizer, self.hparams, step / self.steps, batch)
-        logs = self._adapt_step(step, batch)
-        if self.averaged is not None:
-            self._update_average()
-        return logs
 
     def content_loss(self, source_x, translated):
         """Mean squared distance between the fixed extractor's features of x_s and of G(x_s)."""
@@ -123,9 +106,9 @@ class SUIT(Method):
             reference = self.content_model.features(source_x)
         return F.mse_loss(self.content_model.features(translated), reference)
 
-    def _adapt_step(self, step, batch):
+    def _adapt_step(self, batch):
         hp = self.hparams
-        schedule_lr(self.optimizer, hp, step / self.steps)
+        schedule_lr(self.optimizer, hp, self.progress)
         source_x, source_y = batch.source_x, batch.source_y
         if self.transplanted:
             with torch.no_grad():

@@ -29,7 +29,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from udabench.method import Batch  # noqa: E402
+from udabench.api import Batch  # noqa: E402
 from udabench.plugins import load_registry  # noqa: E402
 from udabench.runner import RunRequest, build_method, prepare  # noqa: E402
 from udabench.specs import parse_size  # noqa: E402

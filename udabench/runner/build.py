@@ -30,7 +30,8 @@ def build_method(prepared: PreparedRun, device, num_classes: int):
     elif weights_module.kind(weights) == "file":
         load_file = weights
 
-    from udabench.method import Method, MethodContext, mark_backbone
+    from udabench.method import Method, MethodContext
+    from udabench.nets import mark_backbone
 
     if task.kind == "segmentation":
         if not takes_keyword(backbone_factory, "num_classes"):
@@ -53,6 +54,13 @@ def build_method(prepared: PreparedRun, device, num_classes: int):
         ) from None
     if not (isinstance(method_class, type) and issubclass(method_class, Method)):
         raise UdabenchError(f"method '{prepared.method.name}': {prepared.method.factory} is not a udabench Method")
+    if method_class.update is Method.update:  # phases written as update_<phase>, as the contract asks
+        missing = [phase.name for phase in prepared.method.phases
+                   if not callable(getattr(method_class, f"update_{phase.name}", None))]
+        if missing:
+            raise UdabenchError(
+                f"method '{prepared.method.name}' declares phase '{missing[0]}' but {method_class.__name__} defines "
+                f"no update_{missing[0]}(self, batch): write one step of that phase there")
     context = MethodContext(num_classes, task.channels, task.resolution, dict(prepared.hparams),
                             dict(prepared.config["phase_steps"]), make_backbone, torch.device(device),
                             mean=tuple(task.mean), std=tuple(task.std), kind=task.kind)

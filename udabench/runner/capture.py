@@ -1,6 +1,6 @@
 """Whole-step capture (``--capture``): a method's static step compiled, with a fallback to eager.
 
-A method whose training step is static defines ``static_update`` (:mod:`udabench.capture`).
+A method whose training step is static defines ``static_update`` (see :class:`udabench.method.Method`).
 :meth:`Capture.install` replaces it on the method object with a compiled version: ``torch.compile``
 with ``mode="reduce-overhead"`` on CUDA (the step replayed as a CUDA graph) and inductor's default
 mode elsewhere. Settings:

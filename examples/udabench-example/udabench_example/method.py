@@ -15,12 +15,11 @@ class EntropyMinimization(Method):
         super().__init__(context)
         self.model = task_model(context, self.hparams)
 
-    def begin_phase(self, phase, steps):
-        self.steps = steps
+    def begin_train(self):
         self.optimizer = sgd(self.model.parameters(), self.hparams)
 
-    def update(self, phase, step, batch):
-        schedule_lr(self.optimizer, self.hparams, step / self.steps)
+    def update_train(self, batch):
+        schedule_lr(self.optimizer, self.hparams, self.progress)
         n_source = batch.source_x.shape[0]
         logits = self.model(torch.cat([batch.source_x, batch.target_x]))
         class_loss = F.cross_entropy(logits[:n_source], batch.source_y)
