@@ -500,7 +500,7 @@ def test_segmentation_board_shows_miou_and_miou13_beside_the_papers(tmp_path, re
 
 
 def test_a_source_free_runs_unread_source_data_is_named_as_such(registry):
-    from udabench.leaderboard.board import data_description, data_sizes
+    from udabench.leaderboard.notes import data_description, data_sizes
 
     loaded = {"kind": "parquet", "location": "mnist", "sizes": {"train": 60000, "test": 10000}}
     unread = {"kind": "not loaded", "location": None, "revision": None, "sizes": {},

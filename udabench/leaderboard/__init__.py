@@ -14,15 +14,16 @@ Modules: ``common`` (formats, numbers as printed), ``entries`` (export entries a
 (``udabench leaderboard`` and ``udabench publish``).
 """
 
-from udabench.leaderboard.board import (Board, Cell, Row, Variant, budget_of, build, data_description,
-                                        non_default_hparams, variant_of)
+from udabench.leaderboard.board import Board, Cell, Row, build
 from udabench.leaderboard.commands import board_for, command_leaderboard, command_publish
 from udabench.leaderboard.common import (ABSENT, EMPTY, FORMATS, ORACLE_MARK, Segment, all_tables, check_format,
                                          get_suite, number, reported_text)
 from udabench.leaderboard.entries import (CONFIG_KEYS, ENTRY_KEYS, entries_from_store, export_entries, export_entry,
                                           export_name, export_text, read_export)
+from udabench.leaderboard.notes import data_description
 from udabench.leaderboard.render import (board_grid, footer_comments, heading_of, latex_escape, publication, publish,
                                          render_board, render_reported, reported_grid)
+from udabench.leaderboard.variants import Variant, budget_of, non_default_hparams, variant_of
 
 __all__ = [
     "ABSENT", "CONFIG_KEYS", "EMPTY", "ENTRY_KEYS", "FORMATS", "ORACLE_MARK", "Board", "Cell", "Row", "Segment",
