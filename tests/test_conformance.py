@@ -16,8 +16,10 @@ import pytest
 import torch
 
 from datagen import tiny_office_task
+from udabench.api import Method
 from udabench.plugins import load_registry
 from udabench.runner import RunRequest, execute, load_checkpoint, prepare
+from udabench.specs import load_object
 
 REGISTRY = load_registry(warn=False)
 OFFICE_TASK = tiny_office_task(REGISTRY)
@@ -40,11 +42,20 @@ def task_data(task: str, request) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("method", "task"), CASES)
-def test_method_trains_and_evaluates(method, task, request, tmp_path):
+def test_method_trains_and_evaluates(method, task, request, tmp_path, monkeypatch):
     spec = REGISTRY.get("methods", method)
     short_phases = {phase.steps_param: "2" for phase in spec.phases if phase.steps_param}
     run_request = RunRequest(method=method, task=task, steps=3, batch_size=8, device="cpu",
                              overrides=short_phases, progress=False, log_every=1, data=task_data(task, request))
+    initial = {}
+    begin_phase = Method.begin_phase
+
+    def first_begin_keeps_the_initial_weights(self, phase, steps):
+        if not initial:  # parameters only: batch-norm statistics move without any optimiser
+            initial.update({k: v.detach().clone() for k, v in self.named_parameters()})
+        return begin_phase(self, phase, steps)
+
+    monkeypatch.setattr(Method, "begin_phase", first_begin_keeps_the_initial_weights)
     result = execute(prepare(REGISTRY, run_request), REGISTRY, run_request, tmp_path)
     assert result.status == "ok"
     segmentation = REGISTRY.get("tasks", task).kind == "segmentation"
@@ -57,3 +68,6 @@ def test_method_trains_and_evaluates(method, task, request, tmp_path):
     assert sum(r["step"] == 1 for r in result.history) == len(spec.phases)  # every phase ran
     weights = load_checkpoint(result.checkpoint)
     assert weights and all(isinstance(t, torch.Tensor) for t in weights.values())
+    if load_object(spec.factory).begin_phase is first_begin_keeps_the_initial_weights:  # the contract's phases
+        moved = [name for name, value in initial.items() if not torch.equal(weights[name], value)]
+        assert moved, "training changed no weight: does every update step its optimiser?"
