@@ -37,7 +37,7 @@ def test_exported_runs_import_elsewhere_and_a_sweep_there_trains_only_what_is_mi
     images = Path(adda["artifacts"]) / "images"
     images.mkdir(parents=True, exist_ok=True)
     for name in ("samples-adapt-1.png", "samples-adapt-3.png", "translations-adapt-2.png"):
-        (images / name).write_bytes(b"\x89PNG " + name.encode())
+        (images / name).write_bytes(b"\x89PNG\r\n\x1a\n" + name.encode())
 
     export = tmp_path / "carried" / "runs.jsonl"
     assert main(["results", "--export", str(export), "--store", str(here)]) == 0
@@ -77,7 +77,7 @@ def test_exported_runs_import_elsewhere_and_a_sweep_there_trains_only_what_is_mi
     for run_id, record in stored.items():  # the rows as they were stored, creation time and revision included
         assert without(arrived[run_id], "artifacts") == without(record, "artifacts")
     landed = Path(arrived[adda["run_id"]]["artifacts"]) / "images" / "samples-adapt-3.png"
-    assert landed.read_bytes() == b"\x89PNG samples-adapt-3.png"
+    assert landed.read_bytes() == b"\x89PNG\r\n\x1a\nsamples-adapt-3.png"
     assert main(["import", str(export), "--store", str(there)]) == 0  # importing again changes nothing
     err = capsys.readouterr().err
     assert "imported 0 run(s)" in err and "kept 2 the store already held" in err
@@ -102,7 +102,7 @@ def test_an_imported_ok_run_replaces_a_failed_one_and_not_the_reverse(tmp_path, 
     from udabench.runner import RunResult
 
     def row(status, accuracy):
-        return RunResult("ab12ab12ab12", "ab12ab12ab12" * 4, "dann", "mnist-usps", 0, {"steps": 3}, status,
+        return RunResult("ab12ab12ab12", "ab12" * 16, "dann", "mnist-usps", 0, {"steps": 3}, status,
                          {"accuracy": accuracy}, {"total_s": 1.0}, [], "cpu")
 
     good, bad = Store(tmp_path / "good.sqlite"), Store(tmp_path / "bad.sqlite")
@@ -142,7 +142,7 @@ def test_an_export_named_gz_is_compressed_reproducible_and_imports_as_the_plain_
     from udabench.runner import RunResult
 
     store = Store(tmp_path / "r.sqlite")
-    store.save(RunResult("cd34cd34cd34", "cd34cd34cd34" * 4, "dann", "mnist-usps", 0, {"steps": 3}, "ok",
+    store.save(RunResult("cd34cd34cd34", "cd34" * 16, "dann", "mnist-usps", 0, {"steps": 3}, "ok",
                          {"accuracy": 0.9}, {"total_s": 1.0}, [{"step": 1, "loss": 0.5}] * 200, "cpu"), {}, "abc", None)
     plain, packed = tmp_path / "out" / "runs.jsonl", tmp_path / "out" / "runs.jsonl.gz"
     for path in (plain, packed):
