@@ -13,7 +13,7 @@ import tempfile
 import pytest
 
 from datagen import REPO, run_cli
-from udabench import bench
+from udabench import bench, bench_baseline
 from udabench.cli import main
 from udabench.data import cache
 
@@ -107,8 +107,8 @@ def test_the_two_paths_feed_the_same_normalised_images(tiny_digits, cache_dir):
                                        data={name: str(path) for name, path in tiny_digits.items()}))
     splits = load_task_data(run, registry, torch.device("cpu"), progress=False)
     target = splits["target_train"]
-    encoded = bench.encode_train_splits(splits, ["target"])
-    dataset = bench.EncodedImages(*encoded["target"], bench.pil_transform(run.task), "L")
+    encoded = bench_baseline.encode_train_splits(splits, ["target"])
+    dataset = bench_baseline.EncodedImages(*encoded["target"], bench_baseline.pil_transform(run.task), "L")
     theirs = torch.stack([dataset[i][0] for i in range(len(dataset))])
     ours = Normalizer(run.task, torch.device("cpu"))(target.images)
     assert theirs.shape == ours.shape == (len(target), 1, 28, 28)
@@ -116,7 +116,7 @@ def test_the_two_paths_feed_the_same_normalised_images(tiny_digits, cache_dir):
     assert [dataset[i][1] for i in range(len(dataset))] == target.labels.tolist()
 
     for feed in (bench.IndexedBatches({"target": target}, run.task, 8, "cpu"),
-                 bench.LoaderBatches(encoded, run.task, 8, 0, "cpu")):
+                 bench_baseline.LoaderBatches(encoded, run.task, 8, 0, "cpu")):
         for _ in range(len(target) // 8 + 2):  # past the end of a pass
             batch = feed()
         feed.close()
@@ -131,7 +131,7 @@ def test_per_sample_transform_follows_the_task_augmentation():
     from udabench.plugins import load_registry
 
     task = load_registry(warn=False).get("tasks", "office31-a-w")
-    transform = bench.pil_transform(task)
+    transform = bench_baseline.pil_transform(task)
     names = [type(step).__name__ for step in transform.transforms]
     assert names == ["RandomResizedCrop", "RandomHorizontalFlip", "ToTensor", "Normalize"]
     assert transform(Image.new("RGB", (task.stored_resolution,) * 2)).shape == (3, task.resolution, task.resolution)

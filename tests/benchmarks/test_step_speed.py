@@ -40,7 +40,8 @@ pytest.importorskip("torchvision")
 from PIL import Image  # noqa: E402
 
 from udabench import bench  # noqa: E402
-from udabench.bench import EncodedImages, IndexedBatches, LoaderBatches, pil_transform  # noqa: E402
+from udabench.bench import IndexedBatches  # noqa: E402
+from udabench.bench_baseline import EncodedImages, LoaderBatches, encode_png, pil_transform  # noqa: E402
 from udabench.data.loading import load_split  # noqa: E402
 from udabench.plugins import load_registry  # noqa: E402
 from udabench.runner import Normalizer, RunRequest, build_method, load_task_data, prepare  # noqa: E402
@@ -93,7 +94,7 @@ def decoded(prepared):
 @pytest.fixture(scope="module")
 def encoded(decoded):
     """The train split of each domain PNG-encoded in memory from the decoded tensors, with its labels."""
-    return {role: (bench.encode_png(split.images), split.labels.tolist()) for role, split in decoded.items()}
+    return {role: (encode_png(split.images), split.labels.tolist()) for role, split in decoded.items()}
 
 
 def test_pipelines_feed_the_same_inputs(decoded, encoded, prepared):
