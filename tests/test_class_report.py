@@ -3,7 +3,7 @@ one line when a single class takes most of the target predictions."""
 
 from __future__ import annotations
 
-from udabench.cli import _class_lines
+from udabench.commands.summary import class_lines
 
 def collapsed_record():
     """A source-only run on a new target that predicted '1' for 583 of its 597 test images."""
@@ -17,7 +17,7 @@ def collapsed_record():
 
 
 def test_a_run_that_predicts_one_class_says_so():
-    lines = _class_lines(collapsed_record(), full_matrix=False)
+    lines = class_lines(collapsed_record(), full_matrix=False)
     assert lines[0] == ("  target accuracy per class: 0 0.000, 1 1.000, 2 0.000, 3 0.000, 4 0.000, 5 0.000, 6 0.000, "
                         "7 0.000, 8 0.000, 9 0.246")
     assert lines[1] == ("  predicted '1' for 583 of 597 target test images (98%; 60 are '1'): the model does not tell "
@@ -28,7 +28,7 @@ def test_a_run_that_predicts_one_class_says_so():
     assert lines[-1].split() == ["9", "0", "43"] + ["0"] * 7 + ["14"]
     balanced = {"run_id": "x", "details": {"per_class_accuracy": [["a", 0.5], ["b", 0.5]],
                                            "confusion": [[5, 5], [5, 5]]}}
-    assert not any("apart" in line for line in _class_lines(balanced, full_matrix=False))
+    assert not any("apart" in line for line in class_lines(balanced, full_matrix=False))
 
 
 def test_many_classes_show_their_largest_confusions_and_long_names_are_numbered():
@@ -36,9 +36,9 @@ def test_many_classes_show_their_largest_confusions_and_long_names_are_numbered(
     confusion = [[5 if i == j else 0 for j in range(20)] for i in range(20)]
     confusion[3][7] = 4
     record = {"run_id": "abc", "details": {"per_class_accuracy": [[n, 0.5] for n in names], "confusion": confusion}}
-    summary = _class_lines(record, full_matrix=False)
+    summary = class_lines(record, full_matrix=False)
     assert summary[-1] == ("  most frequent target confusions (true -> predicted): sign number 3 -> sign number 7 4; "
                            "the full matrix: udabench results --show abc")
-    full = _class_lines(record, full_matrix=True)
+    full = class_lines(record, full_matrix=True)
     assert full[2].split()[:3] == ["0", "1", "2"] and full[3].startswith("    0 sign number 0 ")
-    assert _class_lines({"run_id": "x", "details": {}}, full_matrix=True) == []  # older runs: nothing to show
+    assert class_lines({"run_id": "x", "details": {}}, full_matrix=True) == []  # older runs: nothing to show

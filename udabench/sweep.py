@@ -31,14 +31,14 @@ from typing import Any, Mapping
 from udabench.data.loading import HUB
 from udabench.errors import UdabenchError
 from udabench.hparams import TASK_MODEL_HPARAMS
+from udabench.options import FILE_OPTIONS, default, parse_resolution
 from udabench.runner import RunRequest
 
-# Keys a sweep file may hold, with the type each must have.
+# Keys a sweep file may hold, with the type each must have: its lists and tables, and one key per
+# option of udabench.options that a file may set.
 FILE_KEYS: dict[str, type | tuple[type, ...]] = {
-    "name": str, "methods": list, "tasks": list, "seeds": list, "steps": int, "batch_size": int,
-    "device": str, "threads": int, "backbone": str, "data": dict, "data_root": str, "set": dict,
-    "grid": dict, "eval_points": int, "snapshots": int, "share_source": bool, "method": dict, "resolution": str,
-    "workers_per_gpu": int, "precision": str, "channels_last": str, "capture": str,
+    "name": str, "methods": list, "tasks": list, "seeds": list, "data": dict, "set": dict, "grid": dict,
+    "method": dict, **FILE_OPTIONS,
 }
 METHOD_TABLE_KEYS: dict[str, type | tuple[type, ...]] = {"set": dict, "grid": dict, "steps": int,
                                                         "batch_size": int}
@@ -52,23 +52,23 @@ class SweepConfig:
 
     methods: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=lambda: [0])
-    steps: int = 3000
-    batch_size: int = 128
-    device: str = "auto"
-    threads: int | None = None
-    backbone: str | None = None
+    seeds: list[int] = field(default_factory=lambda: [default("seed")])
+    steps: int = default("steps")
+    batch_size: int = default("batch_size")
+    device: str = default("device")
+    threads: int | None = default("threads")
+    backbone: str | None = default("backbone")
     data: dict[str, str] = field(default_factory=dict)
-    data_root: str | None = None
+    data_root: str | None = default("data_root")
     set: dict[str, str] = field(default_factory=dict)
     grid: dict[str, list[str]] = field(default_factory=dict)
-    eval_points: int = 5
-    snapshots: int = 4
-    share_source: bool = False
-    workers_per_gpu: int | None = None  # local executor: runs at once per visible GPU, each worker pinned to one
-    precision: str = "fp32"  # fp32 or bf16 (autocast; part of the run key when not fp32)
-    channels_last: str = "auto"  # auto, on, off
-    capture: str = "auto"  # auto, on, off
+    eval_points: int = default("eval_points")
+    snapshots: int = default("snapshots")
+    share_source: bool = default("share_source")
+    workers_per_gpu: int | None = default("workers_per_gpu")  # local executor: runs at once per GPU, each pinned
+    precision: str = default("precision")  # part of the run key when not fp32
+    channels_last: str = default("channels_last")
+    capture: str = default("capture")
     per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str = ""
     resolution: tuple[int, int] | None = None  # (height, width) of the sweep's segmentation tasks
@@ -143,10 +143,8 @@ def read_sweep_file(path: str | os.PathLike) -> SweepConfig:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw.get("seeds", [])):
         raise UdabenchError(f"{where}: 'seeds' must be a list of integers")
     config = SweepConfig()
-    for key in ("methods", "tasks", "seeds", "steps", "batch_size", "device", "threads", "backbone",
-                "eval_points", "snapshots", "share_source", "name", "workers_per_gpu", "precision",
-                "channels_last", "capture"):
-        if key in raw:
+    for key in ("methods", "tasks", "seeds", "name", *FILE_OPTIONS):
+        if key in raw and key not in ("data_root", "resolution"):  # a folder and a size: read below
             setattr(config, key, raw[key])
     folder = file.resolve().parent
     config.data = {name: str(p) if str(p) == HUB else os.path.normpath(folder / Path(str(p)).expanduser())
@@ -155,12 +153,7 @@ def read_sweep_file(path: str | os.PathLike) -> SweepConfig:
         config.data_root = os.path.normpath(folder / Path(raw["data_root"]).expanduser())
     config.set = {name: _text(value) for name, value in raw.get("set", {}).items()}
     if "resolution" in raw:
-        from udabench.specs import parse_size
-
-        try:
-            config.resolution = parse_size(raw["resolution"])
-        except ValueError as exc:
-            raise UdabenchError(f"{where}: 'resolution': {exc}") from None
+        config.resolution = parse_resolution(raw["resolution"], f"{where}: 'resolution'")
     config.grid = _grid(where, raw.get("grid", {}))
     for method, table in raw.get("method", {}).items():
         if not isinstance(table, dict):
@@ -184,8 +177,6 @@ def expand(config: SweepConfig, registry) -> list[Job]:
         raise UdabenchError("a sweep needs at least one task (--task or 'tasks' in the file)")
     if not config.seeds:
         raise UdabenchError("a sweep needs at least one seed")
-    if config.eval_points <= 0:
-        raise UdabenchError(f"eval_points must be positive (got {config.eval_points})")
     specs = {name: registry.get("methods", name) for name in config.methods}
     tasks = {name: registry.get("tasks", name) for name in config.tasks}
     for name in config.data:  # a dataset no task of this sweep uses is fine (a file narrowed by --task)

@@ -27,7 +27,6 @@ import copy
 import sys
 from typing import Any
 
-CAPTURE = ("auto", "on", "off")
 STATIC_STEP = "static_update"  # the attribute a method with a static step defines
 NOT_STATIC = "eager: the method's step is not static (it has no static_update)"
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import re
 
-PRECISIONS = ("fp32", "bf16")
-CHANNELS_LAST = ("auto", "on", "off")
 # Backbones whose convolutions run faster channels-last on CUDA (tensor-core kernels of cuDNN).
 RESNET_BACKBONE = re.compile(r"timm:(resnet|resnext|wide_resnet|seresnet|seresnext|resnetv2)")
 

@@ -16,12 +16,11 @@ from udabench.data import integrity
 from udabench.data.loading import DataSource, resolve_source
 from udabench.code import code_identity
 from udabench.errors import UdabenchError
+from udabench.options import DEVICES, PRECISIONS, default  # DEVICES: re-exported as udabench.runner.DEVICES
+from udabench.options import check as check_options
 from udabench.plugins import Registry
-from udabench.runner.capture import CAPTURE
-from udabench.runner.execution import CHANNELS_LAST, PRECISIONS
 from udabench.specs import BackboneSpec, MethodSpec, TaskSpec
 
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -30,29 +29,29 @@ class RunRequest:
 
     method: str
     task: str
-    seed: int = 0
-    steps: int = 3000
-    batch_size: int = 128
-    device: str = "auto"
+    seed: int = default("seed")
+    steps: int = default("steps")
+    batch_size: int = default("batch_size")
+    device: str = default("device")
     overrides: Mapping[str, str] = field(default_factory=dict)
     backbone: str | None = None
     data: Mapping[str, str] = field(default_factory=dict)
     data_root: str | None = None
     eval_batch_size: int | None = None  # default: evaluation.default_eval_batch_size (by device; not in the key)
-    threads: int | None = None
-    snapshots: int = 4
-    eval_points: int = 5  # evaluations over the last phase, for model selection (the last one ends training)
+    threads: int | None = default("threads")
+    snapshots: int = default("snapshots")
+    eval_points: int = default("eval_points")  # evaluations over the last phase, for model selection (the last one ends training)
     source_run: str | None = None
     source_checkpoint: str | None = None
     log_every: int | None = None  # default: about 20 records per phase, at most every 50 steps
     progress: bool = True
     resolution: tuple[int, int] | None = None  # (height, width) instead of a segmentation task's own
     # Seconds between resume checkpoints (0: after every step); phase ends always checkpoint. Not in the key.
-    checkpoint_every: float = 300.0
+    checkpoint_every: float = default("checkpoint_minutes") * 60
     generator_checkpoint: str | None = None  # the checkpoint of --set generator_from=RUN (jobs.resolve_stored_runs)
-    precision: str = "fp32"  # fp32, or bf16 autocast around updates and evaluation (in the key when not fp32)
-    channels_last: str = "auto"  # auto, on, off: convolutions' memory format (execution.py; not in the key)
-    capture: str = "auto"  # auto, on, off: compile a static step whole (runner/capture.py; not in the key)
+    precision: str = default("precision")  # bf16: autocast around updates and evaluation (in the key when not fp32)
+    channels_last: str = default("channels_last")  # convolutions' memory format (execution.py; not in the key)
+    capture: str = default("capture")  # compile a static step whole (runner/capture.py; not in the key)
 
 
 @dataclass
@@ -97,23 +96,7 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
             raise UdabenchError(f"--resolution applies to segmentation tasks; '{task.name}' is a {task.kind} task "
                                 "whose networks are built for its own input size")
         task = dataclasses.replace(task, resolution=tuple(request.resolution))
-    if not 0 <= request.seed < 2 ** 32:
-        raise UdabenchError(f"--seed must be between 0 and {2 ** 32 - 1} (got {request.seed})")
-    if request.steps <= 0:
-        raise UdabenchError(f"--steps must be positive (got {request.steps})")
-    if request.batch_size <= 0:
-        raise UdabenchError(f"--batch-size must be positive (got {request.batch_size})")
-    if request.threads is not None and request.threads <= 0:
-        raise UdabenchError(f"--threads must be positive (got {request.threads})")
-    if request.device not in DEVICES:
-        raise UdabenchError(f"--device must be one of {', '.join(DEVICES)} (got '{request.device}')")
-    if request.precision not in PRECISIONS:
-        raise UdabenchError(f"--precision must be one of {', '.join(PRECISIONS)} (got '{request.precision}')")
-    if request.channels_last not in CHANNELS_LAST:
-        raise UdabenchError(f"--channels-last must be one of {', '.join(CHANNELS_LAST)} "
-                            f"(got '{request.channels_last}')")
-    if request.capture not in CAPTURE:
-        raise UdabenchError(f"--capture must be one of {', '.join(CAPTURE)} (got '{request.capture}')")
+    check_options(request)
     backbone_name = request.backbone or task.backbone
     backbone = registry.get("backbones", backbone_name)
     augment_module.check(task)
