@@ -6,7 +6,7 @@ import json
 
 
 def print_run(record: dict, as_json: bool, store, method_spec=None) -> None:
-    from udabench.leaderboard.board import budget_of
+    from udabench.leaderboard.variants import budget_of
 
     if as_json:
         print(json.dumps({**record, "store": str(store.path)}, sort_keys=True))
