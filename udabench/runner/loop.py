@@ -72,8 +72,9 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
     run = Training(prepared, registry, request, device, splits, result, artifact_dir)
     checkpoints = Checkpointing(artifact_dir / RESUME_FILE, run, request.checkpoint_every) \
         if artifact_dir is not None else None
+    wrappers = [Capturing(run.capture, run.method), *([checkpoints] if checkpoints is not None else [])]
     try:
-        run.train(checkpoints)
+        run.train(wrappers, checkpoints.first_phase if checkpoints is not None else 0)
     except Diverged as exc:
         run.bar.close()
         result.status, result.error = "failed", str(exc)
@@ -123,6 +124,23 @@ def run_pictures(method, splits, normalize, prepared: PreparedRun, seed: int, cl
         return PointPictures(method, splits, normalize, task, seed,
                              f"{prepared.method.name} on {task.name}, seed {seed}", class_names)
     return None
+
+
+class Capturing:
+    """``--capture`` around a run's steps: each phase's static step compiled once the method has begun
+    the phase (or left eager where it cannot be), the method's own step put back after the run."""
+
+    def __init__(self, capture: Capture, method):
+        self.capture, self.method = capture, method
+
+    def before_phase(self, index: int) -> None:
+        self.capture.install(self.method)
+
+    def after_step(self, index: int, step: int, steps: int) -> None:
+        """Nothing: the compiled step runs as the method's own update."""
+
+    def after_run(self) -> None:
+        self.capture.uninstall()
 
 
 class Diverged(Exception):
@@ -222,15 +240,13 @@ class Training:
             _take_stored_weights(self.method.load_generator_weights, request.generator_checkpoint,
                                  "--set generator_from: the stored run's generator does not fit", prepared.method.name)
 
-    def train(self, checkpoints: Checkpointing | None) -> None:
-        """Every phase from where ``checkpoints`` left off, each step wrapped by the checkpoints."""
+    def train(self, wrappers, first_phase: int = 0) -> None:
+        """Every phase from ``first_phase`` on, its steps wrapped by ``wrappers`` (:class:`Capturing`,
+        :class:`~udabench.runner.resume.Checkpointing`): each is told before a phase's first step
+        (the method has begun the phase), after each step, and after the last phase."""
         import torch
 
         self.method.train()
-        first_phase = checkpoints.first_phase if checkpoints is not None else 0
-        if checkpoints is not None and checkpoints.saved is not None:
-            self.bar.write(f"udabench: resuming run {self.prepared.run_id} at step {checkpoints.saved['step']} of "
-                           f"phase '{self.phases[first_phase].name}' from its last checkpoint", file=sys.stderr)
         for index, phase in enumerate(self.phases):
             if self.prepared.method.setting == "source-free" and "source" not in phase.inputs:
                 self.batches.forget_source()
@@ -238,10 +254,9 @@ class Training:
                 continue
             steps = self.prepared.config["phase_steps"][phase.name]
             self.method.begin_phase(phase.name, steps)
-            self.capture.install(self.method)  # compile the phase's static step (--capture), or leave it eager
             self.losses, self.start_step = Losses(self.prepared.method.name), 0
-            if checkpoints is not None:
-                checkpoints.before_phase(index)
+            for wrapper in wrappers:
+                wrapper.before_phase(index)
             last_phase = index == len(self.phases) - 1
             eval_steps = set(evaluation_steps(steps, self.request.eval_points)) if last_phase else set()
             log_every = self.request.log_every or max(1, min(50, steps // 20))
@@ -249,12 +264,13 @@ class Training:
                 self.step(phase, step, steps, log_every)
                 if step + 1 in eval_steps:
                     self.evaluate(phase.name, step + 1)
-                if checkpoints is not None:
-                    checkpoints.after_step(index, step + 1, steps)
+                for wrapper in wrappers:
+                    wrapper.after_step(index, step + 1, steps)
             if index == 0 and len(self.phases) > 1 and phase.inputs == {"source"}:
                 self.save_source_model()
         self.bar.close()
-        self.capture.uninstall()
+        for wrapper in wrappers:
+            wrapper.after_run()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,9 @@ class Checkpointing:
         self.path, self.run, self.every = path, run, every
         self.saved = load(path, run.prepared.key)
         self.last = time.perf_counter()
+        if self.saved is not None:
+            run.bar.write(f"udabench: resuming run {run.prepared.run_id} at step {self.saved['step']} of phase "
+                          f"'{run.phases[self.saved['phase']].name}' from its last checkpoint", file=sys.stderr)
 
     @property
     def first_phase(self) -> int:
@@ -140,6 +144,9 @@ class Checkpointing:
             "snapshots": run.snapshotter.saved,
         })
         self.last = time.perf_counter()
+
+    def after_run(self) -> None:
+        """Nothing yet: the last checkpoint stays until the run's result is recorded (:meth:`discard`)."""
 
     def discard(self) -> None:
         """The run is over (complete, or diverged, where resuming would diverge again)."""
