@@ -84,7 +84,7 @@ def execute(prepared: PreparedRun, registry: Registry, request: RunRequest,
         raise RunFailed(f"run {prepared.run_id} failed: {result.error}", result) from None
     trained = time.perf_counter()
     run.snapshotter.finish()  # pictures that need every snapshot (a point task's decision regions)
-    run.record(data_details, artifact_dir)
+    run.record(data_details)
     if checkpoints is not None:
         checkpoints.discard()  # the run is complete: nothing left to resume
     train_s = trained - loaded - run.eval_time
@@ -210,7 +210,7 @@ class Training:
             to_channels_last(method)
         normalize = Normalizer(prepared.task, device, self.channels_last)
         self.capture = Capture(request.capture, device)
-        self._take_stored_weights()
+        self._start_from_stored_runs()
         self.batches = TrainingBatches(splits, prepared.task, request.batch_size, request.seed, normalize, device)
         class_names = prepared.task.classes or registry.get("datasets", prepared.task.source).classes
         self.evaluator = Evaluator(method, splits, normalize, registry, prepared.task, class_names,
@@ -226,12 +226,13 @@ class Training:
                         desc=f"{prepared.method.name} {prepared.task.name}", unit="step",
                         disable=not request.progress, file=sys.stderr, dynamic_ncols=True)
 
-    def _take_stored_weights(self) -> None:
+    def _start_from_stored_runs(self) -> None:
         """The source model of ``--source-run`` and the generator of ``--set generator_from``, where asked for."""
         prepared, request = self.prepared, self.request
         if request.source_checkpoint:
             _take_stored_weights(self.method.load_source_weights, request.source_checkpoint,
-                                 f"--source-run {request.source_run[:12]}: its weights do not fit", prepared.method.name)
+                                 f"--source-run {request.source_run[:12]}: its weights do not fit",
+                                 prepared.method.name)
         generator_from = prepared.hparams.get("generator_from", "none")
         if generator_from != "none" and not request.generator_checkpoint:
             raise UdabenchError(f"--set generator_from={generator_from}: the stored run was not looked up; "
@@ -306,7 +307,7 @@ class Training:
         torch.save({k: v.detach().cpu() for k, v in self.method.state_dict().items()},
                    self.artifact_dir / SOURCE_MODEL_FILE)
 
-    def record(self, data_details: dict[str, Any], artifact_dir: Path | None) -> None:
+    def record(self, data_details: dict[str, Any]) -> None:
         """The result's metrics and details, from the last evaluation, and the trained weights."""
         import torch
 
@@ -327,8 +328,8 @@ class Training:
         else:  # rows: true classes, columns: predicted ones
             result.details["per_class_accuracy"] = evaluator.per_class_accuracy()
             result.details["confusion"] = evaluator.confusion.tolist()
-        if artifact_dir is not None:
-            artifact_dir.mkdir(parents=True, exist_ok=True)
-            weights = artifact_dir / "model.pt"
+        if self.artifact_dir is not None:
+            self.artifact_dir.mkdir(parents=True, exist_ok=True)
+            weights = self.artifact_dir / "model.pt"
             torch.save({k: v.detach().cpu() for k, v in self.method.state_dict().items()}, weights)
             result.checkpoint = str(weights)
