@@ -20,7 +20,9 @@ from udabench.cli import main
 from udabench.plugins import load_registry
 from udabench.runner import RunRequest, execute, prepare
 from udabench.runner import pictures as pictures_module
-from udabench.runner.pictures import ADAPTATION_PICTURE, SOURCE_MODEL_FILE, Snapshotter, is_point_task, points_of
+from udabench.runner.checkpoints import SOURCE_MODEL_FILE
+from udabench.runner.pictures import ADAPTATION_PICTURE, Snapshotter
+from udabench.runner.point_pictures import PointPictures, points_of
 from udabench_toy import points as moons
 
 REGISTRY = load_registry(warn=False)
@@ -68,9 +70,9 @@ def test_the_target_is_the_source_turned_and_shifted():
 
 def test_toy_2d_is_registered_as_a_task_of_points():
     task = REGISTRY.get("tasks", "toy-2d")
-    assert is_point_task(task) and task.backbone == "toy-mlp"
+    assert task.points and task.backbone == "toy-mlp"
     assert REGISTRY.get("datasets", task.source).classes == moons.MOON_CLASSES
-    assert not is_point_task(REGISTRY.get("tasks", "toy-digits-m"))
+    assert not REGISTRY.get("tasks", "toy-digits-m").points
 
 
 # --- every classification method on toy-2d ----------------------------------------------------------
@@ -81,13 +83,13 @@ def test_every_method_draws_its_adaptation_on_toy_2d(method, tmp_path, monkeypat
     spec = REGISTRY.get("methods", method)
     short = {phase.steps_param: "2" for phase in spec.phases if phase.steps_param}
     given = {}  # (phase, step) -> the method's snapshot grids, as the point pictures received them
-    record = pictures_module.PointPictures.record
+    record = PointPictures.record
 
     def spy(self, folder, phase, step, grids):
         given[phase, step] = {name: (images.clone(), per_row) for name, (images, per_row) in (grids or {}).items()}
         return record(self, folder, phase, step, grids)
 
-    monkeypatch.setattr(pictures_module.PointPictures, "record", spy)
+    monkeypatch.setattr(PointPictures, "record", spy)
     request = RunRequest(method=method, task="toy-2d", steps=3, batch_size=8, device="cpu", overrides=short,
                          progress=False, snapshots=2)
     result = execute(prepare(REGISTRY, request), REGISTRY, request, tmp_path)
@@ -106,7 +108,7 @@ def test_every_method_draws_its_adaptation_on_toy_2d(method, tmp_path, monkeypat
                                  round(POINT_DPI * (PANEL_INCHES + 0.5)))
 
     last = np.load(folder / f"points-{expected[-1][0]}-{expected[-1][1]:06d}.npz")
-    assert last["regions"].shape == (pictures_module.PointPictures.GRID,) * 2
+    assert last["regions"].shape == (PointPictures.GRID,) * 2
     assert set(np.unique(last["regions"])) <= {0, 1}
     assert math.isclose(float(last["accuracy"]), result.metrics["accuracy"], abs_tol=1e-6)
     grids = given[expected[-1]]
@@ -261,7 +263,7 @@ def test_features_of_a_dann_run_beside_the_source_only_model(toy_store, tmp_path
 
 
 def test_features_come_from_the_source_phase_the_run_saved(toy_store):
-    from udabench.runner.pictures import FEATURE_SAMPLES, feature_panels
+    from udabench.features import FEATURE_SAMPLES, feature_panels
     from udabench.store import Store
 
     path, ids = toy_store

@@ -10,7 +10,6 @@ specs and importable classes; the conformance test trains them (see CONTRIBUTING
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 from dataclasses import dataclass, field
@@ -116,50 +115,22 @@ def static_dataset_problems(spec: DatasetSpec) -> list[str]:
     return problems
 
 
-def _sample(spec: DatasetSpec, source, split: str, samples: int):
-    """Up to ``samples`` decoded images (uint8 HWC arrays), every label of the split, and its size."""
-    import numpy as np
-
-    from udabench.data import loading
-
-    if source.kind in ("archive", "generated"):
-        images, labels = loading._decode(spec, source, split, progress=False)
-        return list(images[:samples]), np.asarray(labels), len(labels)
-    from datasets import Image as ImageFeature
-    from PIL import Image
-
-    table = loading._load_hf_split(spec, source, split)
-    image_column = spec.image_column if spec.image_column in table.column_names else "image"
-    label_column = spec.label_column if spec.label_column in table.column_names else "label"
-    missing = [c for c in (image_column, label_column) if c not in table.column_names]
-    if missing:
-        raise UdabenchError(f"{source.describe()} split '{split}' lacks column(s) {missing} "
-                            f"(has {table.column_names}): set image_column/label_column of the DatasetSpec")
-    labels = np.asarray(table[label_column], dtype=np.int64)
-    head = table.select(range(min(samples, len(table)))).cast_column(image_column, ImageFeature(decode=False))
-    images = []
-    for index, item in enumerate(head[image_column]):
-        image = Image.open(item["path"]) if item.get("bytes") is None else Image.open(io.BytesIO(item["bytes"]))
-        image.load()
-        images.append(loading._to_array(image, spec, source, split, index))
-    return images, labels, len(labels)
-
-
 def check_dataset_data(spec: DatasetSpec, source, tasks: list[TaskSpec], item: Item, samples: int) -> None:
     """Load a sample of each split of ``spec`` from ``source`` and check it against the spec and the tasks."""
     import numpy as np
 
     from udabench.data import integrity
-    from udabench.data.loading import check_label_maps, to_protocol
+    from udabench.data.loading import check_label_maps, read_sample, to_protocol
 
     sizes = []
     for split in spec.splits:
         where = f"split '{split}'"
         try:
-            images, labels, count = _sample(spec, source, split, samples)
+            images, labels = read_sample(spec, source, split, samples)
         except UdabenchError as exc:
             item.problems.append(str(exc))
             continue
+        count = len(labels)
         sizes.append(f"{split} {count}")
         if len(images) == 0:
             item.problems.append(f"{where} holds no images")

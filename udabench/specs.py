@@ -132,6 +132,8 @@ class TaskSpec:
     ``udabench.data.augment.AUGMENTATIONS``: ``random_resized_crop``, ``hflip``); without a
     random crop, training batches take the centre crop. Evaluation images are never augmented: they
     are the centre ``resolution`` crop of the cache.
+
+    ``points``: the images stand for points in the plane (each channel's mean): runs draw decision regions.
     """
 
     name: str
@@ -155,6 +157,7 @@ class TaskSpec:
     class_subsets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     palette: tuple[tuple[int, int, int], ...] = ()
     source_test_split: str | None = None
+    points: bool = False
     # Set by ``TaskSpec.based_on``: the task this one starts from, and the fields it gives itself
     # (empty once the registry has resolved it against the base).
     base: str | None = None

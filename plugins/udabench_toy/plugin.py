@@ -67,7 +67,7 @@ def udabench_tasks():
                  std=(0.5,) * 3, suite="toy",
                  description="generated clean digits -> digits over coloured noise; needs no download"),
         TaskSpec("toy-2d", "toy-moons", "toy-moons-turned", POINT_SIZE, 2, "toy-mlp", mean=(0.5,) * 2,
-                 std=(0.5,) * 2, suite="toy", hparams=TOY_2D_HPARAMS,
+                 std=(0.5,) * 2, suite="toy", hparams=TOY_2D_HPARAMS, points=True,
                  description=f"two moons in the plane -> the same turned by {ROTATION_DEGREES:g} degrees and "
                              "shifted; points, not images: each run draws the decision regions; seconds to minutes on a CPU"),
         TaskSpec("toy-scenes", "toy-scenes", "toy-scenes-m", SCENE_SIZE, 3, "tiny-segnet", mean=(0.5,) * 3,

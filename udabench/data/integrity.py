@@ -20,9 +20,12 @@ covers the official archive readers. Importing this module never imports torch.
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from udabench.data.folders import IMAGE_SUFFIXES, folder_digest, image_folder_classes, split_files
 from udabench.errors import UdabenchError
 from udabench.specs import DatasetSpec
 
@@ -30,10 +33,6 @@ from udabench.specs import DatasetSpec
 SAMPLE_IMAGES = 32
 # The most class names a message lists before it cuts the list short.
 SHOWN_NAMES = 6
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-SPLIT_KEYWORDS = {"train": ("train", "training"), "test": ("test", "testing", "eval", "evaluation"),
-                  "validation": ("validation", "valid", "dev", "val")}
-_SEPARATORS = "-._ 0123456789"
 
 
 def misfit(spec: DatasetSpec, folder, expected: str, found: str) -> UdabenchError:
@@ -133,42 +132,6 @@ def check_decoded(spec: DatasetSpec, source, split: str, images, labels, sized: 
     check_channels(spec, source.location, images[::max(1, len(images) // 256)], split)
 
 
-# --- the files of a local copy, read without decoding it ------------------------------------------------
-
-
-def _keywords(split: str) -> tuple[str, ...]:
-    return SPLIT_KEYWORDS.get(split.lower(), (split.lower(),))
-
-
-def _names_split(relative: Path, keyword: str) -> bool:
-    """Whether a file's path names ``keyword`` the way ``datasets`` looks for split names: as a folder,
-    or as a word of the file name (``train-00000-of-00001.parquet``, ``mnist_train.parquet``)."""
-    parts = [part.lower() for part in relative.parts]
-    if keyword in parts[:-1]:
-        return True
-    stem = parts[-1]
-    at = stem.find(keyword)
-    while at >= 0:
-        before = stem[at - 1] if at else ""
-        after = stem[at + len(keyword)] if at + len(keyword) < len(stem) else ""
-        if (not before or before in _SEPARATORS) and (not after or after in _SEPARATORS):
-            return True
-        at = stem.find(keyword, at + 1)
-    return False
-
-
-def split_files(folder: Path, split: str, suffixes) -> list[Path]:
-    """The files of ``folder`` (with one of ``suffixes``) that hold ``split``, as ``datasets`` reads a
-    hub-layout folder; every file for ``train`` when no file names a split."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-    named = [p for p in files if any(_names_split(p.relative_to(folder), k)
-                                     for keywords in SPLIT_KEYWORDS.values() for k in keywords)]
-    if not named:
-        return files if split == "train" else []
-    return [p for p in files if any(_names_split(p.relative_to(folder), k) for k in _keywords(split))]
-
-
 def parquet_class_names(path: Path, label_column: str):
     """The ``ClassLabel`` names a hub-layout parquet file's metadata gives its label column, or ``None``."""
     import json
@@ -247,16 +210,6 @@ def check_parquet(spec: DatasetSpec, folder: Path, split: str, samples: int = SA
     check_images(spec, folder, _decode_sample(blobs.take(picked).to_pylist(), samples), split)
 
 
-def image_folder_classes(folder: Path) -> list[str]:
-    """The class names ``datasets``' image folder reader gives a folder: its images' parent folder
-    names, sorted as strings (label ``i`` is the ``i``-th)."""
-    names = set()
-    for path in folder.rglob("*"):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and path.parent != folder:
-            names.add(path.parent.name)
-    return sorted(names)
-
-
 def check_image_folder(spec: DatasetSpec, folder: Path, split: str, samples: int = SAMPLE_IMAGES) -> None:
     names = image_folder_classes(folder)
     if names:
@@ -272,24 +225,38 @@ def check_image_folder(spec: DatasetSpec, folder: Path, split: str, samples: int
     check_images(spec, folder, _decode_sample([p.read_bytes() for p in files[::step][:samples]], samples), split)
 
 
-# What check_source has passed in this process (a sweep prepares many runs on the same folders).
-_PASSED: set = set()
-
-
 def check_source(spec: DatasetSpec, source, split: str) -> None:
     """The cheap checks of one split of a local copy, before it is decoded; nothing for the hub, for
-    generated data or an official archive layout (their decoded images are checked instead)."""
+    generated data or an official archive layout (their decoded images are checked instead). A sweep
+    prepares many runs on the same folders: a copy that passed is not read again while its files stay
+    as they were (see :func:`_check_copy`)."""
     if source.kind not in ("parquet", "imagefolder"):
         return
-    from udabench.data.loading import _folder_digest
-
     folder = Path(source.location)
-    key = (spec.name, spec.classes, spec.image_size, spec.channels, spec.fixed_size, spec.image_column,
-           spec.label_column, source.kind, str(folder), split, _folder_digest(folder, times=True))
-    if key in _PASSED:
-        return
-    if source.kind == "parquet":
-        check_parquet(spec, folder, split)
+    _check_copy(_Copy(spec, (spec.name, spec.classes, spec.image_size, spec.channels, spec.fixed_size,
+                             spec.image_column, spec.label_column), source.kind, folder, split,
+                      folder_digest(folder, times=True)))
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """One split of a local copy as the checks see it; equal copies get the same verdict: the spec's
+    fields that the checks read, the layout, the folder and the digest of its files' names, sizes
+    and modification times (a file rewritten since gives another digest)."""
+
+    spec: DatasetSpec = field(compare=False)
+    checked: tuple
+    kind: str
+    folder: Path
+    split: str
+    digest: str
+
+
+@functools.lru_cache(maxsize=None)
+def _check_copy(copy: _Copy) -> None:
+    """Cached on :class:`_Copy`, which holds everything the verdict depends on; a misfit raises, and
+    is not cached, so a refused copy is read again when asked again."""
+    if copy.kind == "parquet":
+        check_parquet(copy.spec, copy.folder, copy.split)
     else:
-        check_image_folder(spec, folder, split)
-    _PASSED.add(key)
+        check_image_folder(copy.spec, copy.folder, copy.split)

@@ -65,7 +65,7 @@ def revision_line(spec: DatasetSpec) -> str:
 def _parquet_counts(spec: DatasetSpec, folder: Path) -> dict[str, int]:
     import pyarrow.parquet as pq
 
-    from udabench.data.integrity import split_files
+    from udabench.data.folders import split_files
 
     counts = {}
     for split in spec.splits:
@@ -76,7 +76,7 @@ def _parquet_counts(spec: DatasetSpec, folder: Path) -> dict[str, int]:
 
 
 def _image_folder_counts(spec: DatasetSpec, folder: Path) -> dict[str, int]:
-    from udabench.data.integrity import IMAGE_SUFFIXES, split_files
+    from udabench.data.folders import IMAGE_SUFFIXES, split_files
 
     return {split: len(files) for split in spec.splits
             if (files := split_files(folder, split, IMAGE_SUFFIXES))}

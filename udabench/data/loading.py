@@ -8,16 +8,16 @@ uint8 tensor: batches are later drawn by index, never through a per-sample pipel
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from udabench.data import cache, integrity
+from udabench.data.folders import classify_folder, folder_digest
 from udabench.errors import UdabenchError
 from udabench.specs import IGNORE_LABEL, DatasetSpec, TaskSpec, is_commit, load_object, size_of, takes_keyword
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # How far a split's images may be upsampled before the task cannot honestly use them.
 MAX_UPSCALE = 4
 # Images stacked and resized at once when a split becomes one tensor.
@@ -37,7 +37,7 @@ class DataSource:
     def fingerprint(self) -> str:
         if self.kind in ("hub", "generated"):
             return f"{self.kind}:{self.location}@{self.revision}"
-        return f"{self.kind}:{_folder_digest(Path(self.location))}"
+        return f"{self.kind}:{folder_digest(Path(self.location))}"
 
     @property
     def pinned(self) -> bool | None:
@@ -71,60 +71,6 @@ class DomainSplit:
     def to(self, device) -> "DomainSplit":
         return DomainSplit(self.images.to(device), self.labels.to(device), self.num_classes, self.source, self.split,
                            self.commit)
-
-
-def _folder_digest(folder: Path, times: bool = False) -> str:
-    """A short content name for a local folder: relative file names and sizes, not paths or times
-    (with ``times``, modification times too)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = path.stat()
-        stamp = f":{stat.st_mtime_ns}" if times else ""
-        digest.update(f"{path.relative_to(folder).as_posix()}:{stat.st_size}{stamp};".encode())
-    return digest.hexdigest()[:16]
-
-
-# Sub-folder names that are parts of one dataset's parquet layout, not datasets of their own.
-LAYOUT_FOLDERS = {"data", "train", "test", "validation", "valid", "val", "dev", "eval", "all", "sample"}
-
-
-def _parquet_datasets(spec: DatasetSpec, folder: Path) -> list[str]:
-    """The sub-folders of ``folder`` that each hold a dataset's parquet files (``train/``, ``data/`` and
-    the like are parts of one layout), up to three levels down; ``.`` for files in ``folder`` itself."""
-    layout = LAYOUT_FOLDERS | {split.lower() for split in spec.splits}
-    found = set()
-    for pattern in ("*.parquet", "*/*.parquet", "*/*/*.parquet"):
-        for path in folder.glob(pattern):
-            parts = [part for part in path.relative_to(folder).parent.parts if part.lower() not in layout]
-            found.add(parts[0] if parts else ".")
-    return sorted(found)
-
-
-def _classify_folder(spec: DatasetSpec, folder: Path) -> str:
-    if not folder.is_dir():
-        raise UdabenchError(f"data folder for '{spec.name}' does not exist: {folder}")
-    held = _parquet_datasets(spec, folder)
-    if len(held) > 1:  # datasets would read every parquet file below it as one dataset
-        names = ", ".join("(the folder itself)" if name == "." else name for name in held)
-        pick = next((name for name in (spec.name, spec.hub_config) if name in held),
-                    next(name for name in held if name != "."))
-        root = f" (or --data-root {folder}, which reads each dataset from its own sub-folder)" \
-            if spec.name in held else ""
-        raise UdabenchError(
-            f"data folder for '{spec.name}' holds several datasets (parquet files in {names}): {folder}; "
-            f"name the one for '{spec.name}', e.g. --data {spec.name}={folder / pick}{root}"
-        )
-    if any(folder.glob("*.parquet")) or any(folder.glob("*/*.parquet")):
-        return "parquet"
-    if spec.local_loader:
-        return "archive"
-    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*") if p.is_file()):
-        return "imagefolder"
-    raise UdabenchError(
-        f"data folder for '{spec.name}' holds no readable split: {folder} "
-        "(expected hub-layout parquet files such as train-00000-of-00001.parquet, "
-        "or an image folder class/xxx.png)"
-    )
 
 
 # ``--data NAME=hub``: the dataset's Hugging Face Hub copy, also where a data root is given.
@@ -187,7 +133,7 @@ def resolve_source(spec: DatasetSpec, folder: str | os.PathLike | None = None,
             raise missing_in_root(spec, data_root)
     if folder is not None:
         folder = Path(folder).expanduser().resolve()
-        return DataSource(spec.name, _classify_folder(spec, folder), str(folder))
+        return DataSource(spec.name, classify_folder(spec, folder), str(folder))
     if spec.generator is not None:
         return DataSource(spec.name, "generated", spec.generator, spec.revision)
     if spec.hub_id is None:
@@ -257,12 +203,23 @@ def hub_commit(table) -> str | None:
     return None
 
 
+def read_sample(spec: DatasetSpec, source: DataSource, split: str, count: int):
+    """Up to ``count`` decoded images from the start of one split (uint8 HWC numpy arrays, at their
+    own size and channels) and every label of the split as a numpy array: a look at a copy that
+    decodes little of a hub-layout one."""
+    import numpy as np
+
+    images, labels = _decode(spec, source, split, progress=False, limit=count)
+    return list(images[:count]), np.asarray(labels)
+
+
 def _decode(spec: DatasetSpec, source: DataSource, split: str, progress: bool,
-            size: int | tuple[int, int] | None = None):
+            size: int | tuple[int, int] | None = None, limit: int | None = None):
     """Decoded images as a list of uint8 HWC numpy arrays, and the labels as a numpy array.
 
     An archive reader that takes a ``size`` keyword gets ``size`` (the side length the task keeps
-    images at) and may return its images resized to it.
+    images at) and may return its images resized to it. With ``limit``, a hub-layout split decodes
+    only its first ``limit`` images (the labels are all read).
     """
     import numpy as np
     from PIL import Image
@@ -284,10 +241,13 @@ def _decode(spec: DatasetSpec, source: DataSource, split: str, progress: bool,
     missing = [c for c in (image_column, label_column) if c not in table.column_names]
     if missing:
         raise UdabenchError(
-            f"{source.describe()} split '{split}' lacks column(s) {missing} (has {table.column_names})"
+            f"{source.describe()} split '{split}' lacks column(s) {missing} (has {table.column_names}): "
+            "set image_column/label_column of the DatasetSpec"
         )
-    table = table.cast_column(image_column, ImageFeature(decode=False))
     labels = np.asarray(table[label_column], dtype=np.int64)
+    if limit is not None:
+        table = table.select(range(min(limit, len(table))))
+    table = table.cast_column(image_column, ImageFeature(decode=False))
     images = []
     from tqdm.auto import tqdm
 
@@ -438,8 +398,6 @@ def load_split(spec: DatasetSpec, source: DataSource, split: str, task: TaskSpec
     """Load, check and convert one split of ``spec`` to ``task``'s protocol (on the CPU), at the
     task's ``stored_resolution``; from the decoded-data cache (:mod:`udabench.data.cache`) when it
     holds a sound entry for exactly this data, split and protocol, memory-mapped."""
-    from udabench.data import cache, integrity
-
     if task.kind != "segmentation":  # before the cache: an entry never stands in for these checks
         integrity.check_source(spec, source, split)
     key = cache.entry_key(_cache_description(spec, source, split, task), _readers(spec))
@@ -466,7 +424,7 @@ def _cache_description(spec: DatasetSpec, source: DataSource, split: str, task: 
 
     # A local folder's fingerprint names its files and sizes (stable across copies, for run keys);
     # the cache also sees modification times, so a file rewritten in place is decoded again.
-    stamp = _folder_digest(Path(source.location), times=True) if source.kind in ("parquet", "imagefolder",
+    stamp = folder_digest(Path(source.location), times=True) if source.kind in ("parquet", "imagefolder",
                                                                                   "archive") else None
     if source.kind == "hub" and not source.pinned:  # a branch: the commit it points at now decides the bytes
         stamp = hub_ref_commit(source.location, source.revision)
@@ -478,8 +436,6 @@ def _cache_description(spec: DatasetSpec, source: DataSource, split: str, task: 
 def _readers(spec: DatasetSpec) -> list:
     """The code that turns ``spec``'s files into tensors: this module and the spec's own reader."""
     import sys
-
-    from udabench.data import integrity
 
     readers = [sys.modules[__name__], integrity]
     for path in (spec.local_loader, spec.generator):
@@ -499,8 +455,6 @@ def _load_split_uncached(spec: DatasetSpec, source: DataSource, split: str, task
     images, labels = _decode(spec, source, split, progress, resolution)
     if len(images) != len(labels):
         raise UdabenchError(f"{where}: {len(images)} images but {len(labels)} labels")
-    from udabench.data import integrity
-
     # An archive reader given the task's size may have resized its images already.
     resized = source.kind == "archive" and takes_keyword(load_object(spec.local_loader), "size")
     integrity.check_decoded(spec, source, split, images, labels, sized=not resized)

@@ -6,6 +6,9 @@ import os
 
 from udabench.errors import UdabenchError
 
+# The method's state at the end of its source phase, beside ``model.pt`` (``udabench plot --features``).
+SOURCE_MODEL_FILE = "source-model.pt"
+
 
 def load_checkpoint(path: str | os.PathLike):
     """A run's saved weights (a state dict of tensors), read with ``weights_only=True``."""

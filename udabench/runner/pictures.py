@@ -1,20 +1,15 @@
-"""Pictures of a run: a method's image grids (those with one row per class labelled with the class
-names), for segmentation side-by-side predictions, and for a task of 2-D points the decision
-regions at each snapshot; as PNG."""
+"""Snapshot pictures of a run, as PNG: a method's image grids (those with one row per class labelled
+with the class names) and, for segmentation, side-by-side predictions; the layouts they are drawn in."""
 
 from __future__ import annotations
 
 import math
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from udabench.specs import TaskSpec
 
-# The method's state at the end of its source phase, beside ``model.pt`` (``udabench plot --features``).
-SOURCE_MODEL_FILE = "source-model.pt"
-# The row of decision-region panels of a run on a task of 2-D points.
+# The row of decision-region panels of a run on a task of points (drawn by point_pictures.PointPictures).
 ADAPTATION_PICTURE = "adaptation.png"
 # A ``Method.snapshot`` grid whose name starts with this holds one row per class (a conditional
 # generator's samples): its picture names each row's class.
@@ -99,6 +94,14 @@ class SegmentationPictures:
                                               f"{role} test images, phase {phase}, step {step}", self.legend())
         return pictures
 
+    def take(self, folder: Path, phase: str, step: int, grids):
+        """The run's pictures at a snapshot, as :class:`Snapshotter` asks for them: the method's grids,
+        as PNG unchanged, and these pictures."""
+        return grids, self.draw(phase, step)
+
+    def finish(self, folder: Path) -> None:
+        """Nothing waits for the end of the run: each snapshot's pictures are complete."""
+
     def denormalize(self, images):
         scale = self.normalize.scale.to(images.device)
         shift = self.normalize.shift.to(images.device)
@@ -115,134 +118,6 @@ def palette_for(task: TaskSpec, num_classes: int):
         return torch.tensor(task.palette[:num_classes], dtype=torch.uint8)
     colours = [colorsys.hsv_to_rgb(i / num_classes, 0.8, 0.5 + 0.5 * (i % 2)) for i in range(num_classes)]
     return torch.tensor([[round(255 * c) for c in colour] for colour in colours], dtype=torch.uint8)
-
-
-def is_point_task(task: TaskSpec) -> bool:
-    """A classification task of 2-channel images is a task of points in the plane: an image's point
-    is the mean of each channel over its pixels (the generated ``toy-2d`` task draws each point as
-    a flat image, so that image networks run on it too). No task of pictures has 2 channels."""
-    return task.kind == "classification" and task.channels == 2
-
-
-def points_of(images):
-    """The points that ``(N, 2, H, W)`` images stand for: each channel's mean over the pixels, ``(N, 2)``."""
-    return images.float().flatten(2).mean(2)
-
-
-class PointPictures:
-    """The decision regions of a run on a task of 2-D points, with its source and target test points
-    and, for methods whose ``snapshot`` returns samples, the samples as points, at each snapshot.
-
-    Each snapshot writes its panel's data to ``images/points-PHASE-STEP.npz``; :meth:`render` draws
-    every panel of the run in one row, in the order they were taken, as ``images/adaptation.png``
-    (so a resumed run keeps the panels drawn before it stopped).
-    """
-
-    GRID = 121  # cells per side of the decision-region grid
-    SHOWN = 300  # test points drawn per domain
-    LIMIT = 1.0  # the panels show [-LIMIT, LIMIT]^2 of the normalised plane
-
-    def __init__(self, method, splits, normalize, task: TaskSpec, seed: int, title: str, class_names):
-        import torch
-
-        self.method, self.normalize, self.task, self.title = method, normalize, task, title
-        self.class_names = list(class_names)
-        self.shown = {role: (points_of(normalize(images)).cpu().numpy(), labels.cpu().numpy())
-                      for role, (images, labels) in fixed_test_samples(splits, self.SHOWN, seed).items()}
-        target = splits["target_test"]
-        self.target = (target.images, target.labels)
-        axis = torch.linspace(-self.LIMIT, self.LIMIT, self.GRID)
-        ys, xs = torch.meshgrid(axis, axis, indexing="ij")
-        self.plane = torch.stack([xs.flatten(), ys.flatten()], dim=1)  # row-major over (y, x)
-
-    def _predict_points(self, points):
-        """Class predictions for points, each given to the method as a flat image."""
-        import torch
-
-        device = self.normalize.scale.device
-        height, width = self.target[0].shape[-2:]
-        predictions = []
-        for chunk in points.split(4096):
-            images = chunk.to(device)[:, :, None, None].expand(-1, -1, height, width)
-            predictions.append(self.method.predict(images).argmax(1).cpu())
-        return torch.cat(predictions)
-
-    def _target_accuracy(self) -> float:
-        images, labels = self.target
-        device = self.normalize.scale.device
-        correct = 0
-        for start in range(0, len(labels), 4096):
-            batch = self.normalize(images[start:start + 4096].to(device))
-            correct += int((self.method.predict(batch).argmax(1).cpu() == labels[start:start + 4096].cpu()).sum())
-        return correct / max(1, len(labels))
-
-    def record(self, folder: Path, phase: str, step: int, grids) -> Path:
-        """Write one panel's data (called in eval mode without grad)."""
-        import numpy as np
-
-        regions = self._predict_points(self.plane).view(self.GRID, self.GRID).numpy().astype(np.int16)
-        samples, sample_labels, sample_grids = [], [], []
-        for index, (name, (images, per_row)) in enumerate(sorted((grids or {}).items())):
-            if images.dim() != 4 or images.shape[1] != 2:
-                continue
-            points = points_of(images).cpu().numpy()
-            rows = math.ceil(len(points) / max(1, per_row))
-            if name.startswith(CLASS_ROWS_GRID) and rows == len(self.class_names):
-                labels = np.arange(len(points)) // max(1, per_row)
-            else:
-                labels = np.full(len(points), -1)
-            samples.append(points)
-            sample_labels.append(labels)
-            sample_grids.append(np.full(len(points), index))
-        names = sorted((grids or {}))
-        empty = np.zeros((0, 2), dtype=np.float32)
-        arrays = {
-            "phase": np.array(phase), "step": np.array(step), "time": np.array(time.time()),
-            "regions": regions, "limit": np.array(self.LIMIT), "accuracy": np.array(self._target_accuracy()),
-            "samples": np.concatenate(samples) if samples else empty,
-            "sample_labels": np.concatenate(sample_labels) if samples else np.zeros(0, dtype=np.int64),
-            "sample_grid": np.concatenate(sample_grids) if samples else np.zeros(0, dtype=np.int64),
-            "grid_names": np.array(names if names else [""]),
-        }
-        for role, (points, labels) in self.shown.items():
-            arrays[f"{role}_points"], arrays[f"{role}_labels"] = points, labels
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"points-{phase}-{step:06d}.npz"
-        np.savez_compressed(path, **arrays)
-        return path
-
-    def render(self, folder: Path) -> Path | None:
-        """The row of panels of every snapshot in ``folder`` as one PNG, or ``None`` without panels
-        or without matplotlib (then a line on stderr says so)."""
-        import numpy as np
-
-        panels = []
-        for path in folder.glob("points-*.npz") if folder.is_dir() else ():
-            with np.load(path) as data:
-                panels.append({name: data[name] for name in data.files})
-        if not panels:
-            return None
-        panels.sort(key=lambda panel: float(panel["time"]))
-        from udabench.errors import UdabenchError
-        from udabench.plots import plot_point_panels
-
-        try:
-            return plot_point_panels(panels, self.class_names, folder / ADAPTATION_PICTURE, self.title)
-        except UdabenchError as exc:  # no matplotlib: the panels' data stays in the .npz files
-            print(f"udabench: {ADAPTATION_PICTURE} not drawn: {exc}", file=sys.stderr)
-            return None
-
-
-def run_pictures(method, splits, normalize, prepared, seed: int, class_names):
-    """The pictures a run draws besides the method's own grids: side-by-side predictions for
-    segmentation, decision regions for a task of 2-D points, else none."""
-    task = prepared.task
-    if task.kind == "segmentation":
-        return SegmentationPictures(method, splits, normalize, task, seed)
-    if is_point_task(task):
-        return PointPictures(method, splits, normalize, task, seed,
-                             f"{prepared.method.name} on {task.name}, seed {seed}", class_names)
-    return None
 
 
 def labelled_grid(images, per_row: int, row_names, title: str):
@@ -347,13 +222,15 @@ def labelled_columns(images, per_row: int, headers, title: str, legend):
 
 class Snapshotter:
     """Saves a method's image grids (``Method.snapshot``) as PNG at a few points of each phase, and
-    the run's own pictures: for segmentation the side-by-side pictures of
-    :class:`SegmentationPictures`, for a task of points the decision regions of :class:`PointPictures`
-    (drawn by :meth:`finish`). A grid with one row per class (named ``generated...``) names each
-    row's class (``class_names``) and says its phase and step above it."""
+    the run's own ``pictures`` (:class:`SegmentationPictures`, a point task's decision regions, or
+    ``None``): at each snapshot ``pictures.take(folder, phase, step, grids)`` returns the grids still
+    to save as PNG and ``{name: PIL image}`` to save beside them, and at the end of the run
+    ``pictures.finish(folder)`` draws what needs every snapshot (returning its path, or ``None``).
+    A grid with one row per class (named ``generated...``) names each row's class (``class_names``)
+    and says its phase and step above it."""
 
-    def __init__(self, method, task: TaskSpec, artifact_dir: Path | None, count: int,
-                 pictures: SegmentationPictures | PointPictures | None = None, class_names=()):
+    def __init__(self, method, task: TaskSpec, artifact_dir: Path | None, count: int, pictures=None,
+                 class_names=()):
         self.method, self.task, self.count, self.pictures = method, task, count, pictures
         self.class_names = list(class_names)
         # Rows per class apply to labels per image: a segmentation grid's rows are label maps
@@ -372,13 +249,10 @@ class Snapshotter:
         from torchvision.utils import save_image
 
         self.method.eval()
-        points = isinstance(self.pictures, PointPictures)
         with torch.no_grad():
-            grids = self.method.snapshot()
-            if points:  # the samples become points in the panel; 2-channel grids make no PNG
-                self.pictures.record(self.folder, phase, step, grids)
-                grids = {}
-            pictures = self.pictures.draw(phase, step) if self.pictures is not None and not points else {}
+            grids, pictures = self.method.snapshot(), {}
+            if self.pictures is not None:
+                grids, pictures = self.pictures.take(self.folder, phase, step, grids)
         self.method.train()
         if grids or pictures:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -400,179 +274,18 @@ class Snapshotter:
 
     def finish(self) -> None:
         """Draw what needs every snapshot of the run (the decision-region panels of a point task)."""
-        if self.folder is None or self.count <= 0 or not isinstance(self.pictures, PointPictures):
+        if self.folder is None or self.count <= 0 or self.pictures is None:
             return
-        path = self.pictures.render(self.folder)
+        path = self.pictures.finish(self.folder)
         if path is not None and str(path) not in self.saved:
             self.saved.append(str(path))
 
 
-# --- features before and after adaptation (udabench plot --features) ----------------------------------
+def __getattr__(name: str):
+    # cli.py's 'plot --features' still imports feature_panels from here; it lives in udabench.features,
+    # with the store queries it makes, until that import names it there.
+    if name == "feature_panels":
+        from udabench.features import feature_panels
 
-FEATURE_SAMPLES = 500  # test images per domain whose features are drawn
-
-
-def stored_method(record: dict[str, Any], registry, checkpoint: str | Path):
-    """The method of a stored run, rebuilt on the CPU from its recorded configuration, with the
-    weights of ``checkpoint`` (its ``model.pt``, or its ``source-model.pt``) loaded into it."""
-    import dataclasses
-
-    import torch
-
-    from udabench.errors import UdabenchError
-    from udabench.runner.build import build_method
-    from udabench.runner.checkpoints import load_checkpoint
-    from udabench.runner.request import PreparedRun
-
-    config = record["config"]
-    method_spec = registry.get("methods", record["method"])
-    task = registry.get("tasks", record["task"])
-    if config.get("resolution"):
-        task = dataclasses.replace(task, resolution=tuple(config["resolution"]))
-    backbone_name = config.get("backbone") or task.backbone
-    hparams = dict(config["hparams"])
-    if isinstance(hparams.get("weights"), str):
-        hparams["weights"] = "none"  # the checkpoint holds every weight: nothing to fetch or read first
-    prepared = PreparedRun(method_spec, task, registry.get("backbones", backbone_name), backbone_name,
-                           hparams, {}, config, record["key"])
-    classes = task.classes or registry.get("datasets", task.source).classes
-    method = build_method(prepared, torch.device("cpu"), len(classes))
-    try:
-        state = load_checkpoint(checkpoint)
-    except (OSError, RuntimeError) as exc:
-        raise UdabenchError(f"run {record['run_id']}: cannot read {checkpoint}: {exc}") from None
-    # Modules a method builds during training (an averaged copy, say) are not in a fresh instance:
-    # the network drawn must load in full, the rest may be missing.
-    missing, _ = method.load_state_dict(state, strict=False)
-    method.eval()
-    return method, missing
-
-
-def feature_network(method, source_phase: bool = False):
-    """``(name, features function)`` of the network a method predicts with: its ``task_model``
-    where it has one (CyCADA's), else its adapted ``target_encoder`` (ADDA's, once adapted), else
-    its ``model``; with ``source_phase``, the ``model`` (what a source phase trains). The function
-    maps normalised images to the features before the classifier head (``TaskModel.features``)."""
-    from udabench.errors import UdabenchError
-
-    if not source_phase and getattr(method, "task_model", None) is not None:
-        name = "task_model"
-    elif (not source_phase and getattr(method, "target_encoder", None) is not None
-          and bool(getattr(method, "adapted", False))):
-        return "target_encoder", method.target_encoder
-    elif getattr(method, "model", None) is not None:
-        name = "model"
-    else:
-        raise UdabenchError(f"{type(method).__name__} has no 'model' or 'task_model' network whose features to draw")
-    network = getattr(method, name)
-    if not hasattr(network, "features"):
-        raise UdabenchError(f"{type(method).__name__}.{name} has no features() to draw")
-    return name, network.features
-
-
-def _check_loaded(record, missing, name: str, checkpoint) -> None:
-    from udabench.errors import UdabenchError
-
-    lost = [key for key in missing if key.startswith(f"{name}.")]
-    if lost:
-        raise UdabenchError(f"run {record['run_id']}: {Path(checkpoint).name} lacks {len(lost)} weights of its "
-                            f"'{name}' network (e.g. {lost[0]}); it was saved by other code")
-
-
-def source_model_of(record: dict[str, Any], store) -> tuple[dict[str, Any], str, bool, str] | None:
-    """Where the model before adaptation of a stored run is: ``(record, checkpoint, source_phase,
-    description)``, or ``None``. In order: the run's own ``source-model.pt`` (saved at the end of its
-    source phase), the ``model.pt`` of its ``--source-run``, else the newest ``source-only`` run of
-    the same task, seed and backbone in the store."""
-    folder = Path(record["artifacts"] or "")
-    if (folder / SOURCE_MODEL_FILE).is_file():
-        return record, str(folder / SOURCE_MODEL_FILE), True, f"end of run {record['run_id']}'s source phase"
-    config = record["config"]
-    if config.get("source_run"):
-        source = store.get(config["source_run"])
-        if source is not None and (Path(source["artifacts"] or "") / "model.pt").is_file():
-            return (source, str(Path(source["artifacts"]) / "model.pt"), False,
-                    f"its --source-run {source['run_id']} ({source['method']})")
-    if record["method"] == "source-only":
-        return None
-    candidates = [r for r in store.query(method="source-only", task=record["task"], status="ok",
-                                         seeds=[record["seed"]])
-                  if r["config"].get("backbone") == config.get("backbone") and r["artifacts"]
-                  and (Path(r["artifacts"]) / "model.pt").is_file()]
-    if candidates:
-        source = candidates[-1]
-        return source, str(Path(source["artifacts"]) / "model.pt"), False, f"source-only run {source['run_id']}"
-    return None
-
-
-def feature_panels(record: dict[str, Any], store, registry, data: dict[str, str] | None = None,
-                   data_root: str | None = None, samples: int = FEATURE_SAMPLES, seed: int = 0):
-    """The features of a fixed sample of ``samples`` source and ``samples`` target test images under
-    the model before adaptation (when one is found, see :func:`source_model_of`) and under the run's
-    adapted model: ``(panels, class_names, note)``. Each panel holds the title, the features
-    (numpy ``(2 samples, D)``), the labels, the domains (0 source, 1 target) and the accuracy on the
-    sampled target images. ``note`` says why there is no panel before adaptation, if there is none."""
-    import os
-
-    import torch
-
-    from udabench.data.loading import load_split, resolve_source
-    from udabench.errors import UdabenchError
-    from udabench.runner.task_data import Normalizer
-
-    task = registry.get("tasks", record["task"])
-    if task.kind != "classification":
-        raise UdabenchError(f"--features draws the features of classification runs; '{task.name}' is a "
-                            f"{task.kind} task")
-    if record["status"] != "ok":
-        raise UdabenchError(f"run {record['run_id']} has status '{record['status']}': no model to draw")
-    checkpoint = Path(record["artifacts"] or "") / "model.pt"
-    if not checkpoint.is_file():
-        raise UdabenchError(f"run {record['run_id']} has no checkpoint at {checkpoint}")
-    data, data_root = dict(data or {}), data_root or os.environ.get("UDABENCH_DATA")
-    generator = torch.Generator().manual_seed(seed)
-    images, labels, domains = [], [], []
-    for domain, (name, split) in enumerate(((task.source, task.source_test_split or task.test_split),
-                                            (task.target, task.test_split))):
-        spec = registry.get("datasets", name)
-        loaded = load_split(spec, resolve_source(spec, data.get(name), data_root), split, task)
-        order = torch.randperm(len(loaded), generator=generator)[:samples]
-        images.append(loaded.images[order])
-        labels.append(loaded.labels[order].long())
-        domains.append(torch.full((len(order),), domain))
-    images, labels, domains = torch.cat(images), torch.cat(labels), torch.cat(domains)
-    normalize = Normalizer(task, torch.device("cpu"))
-    classes = list(task.classes or registry.get("datasets", task.source).classes)
-
-    def panel(stored, checkpoint, source_phase, title):
-        method, missing = stored_method(stored, registry, checkpoint)
-        name, features_of = feature_network(method, source_phase)
-        _check_loaded(stored, missing, name, checkpoint)
-        features, logits = [], []
-        with torch.no_grad():
-            for start in range(0, len(images), 256):
-                batch = normalize(images[start:start + 256])
-                features.append(features_of(batch).flatten(1).float())
-                network = method.predict if name == "target_encoder" else getattr(method, name)
-                logits.append(network(batch).float())
-        features, predicted = torch.cat(features), torch.cat(logits).argmax(1)
-        target = domains == 1
-        accuracy = float((predicted[target] == labels[target]).float().mean())
-        return {"title": title, "network": f"{stored['method']}.{name}", "features": features.numpy(),
-                "labels": labels.numpy(), "domains": domains.numpy(), "accuracy": accuracy}
-
-    panels, note = [], None
-    single_phase_source = all(phase.inputs == frozenset({"source"})
-                              for phase in registry.get("methods", record["method"]).phases)
-    before = None if single_phase_source else source_model_of(record, store)
-    if before is not None:
-        stored, path, source_phase, description = before
-        panels.append(panel(stored, path, source_phase, f"before adaptation: {description}"))
-    elif single_phase_source:
-        note = f"run {record['run_id']} trains on source only: its model is the source model"
-    else:
-        note = (f"no source model found for run {record['run_id']}: run 'udabench run --method source-only "
-                f"--task {record['task']} --seed {record['seed']}' (same backbone) to draw one beside it")
-    after = "source model" if single_phase_source else "after adaptation"
-    panels.append(panel(record, checkpoint, False, f"{after}: run {record['run_id']} ({record['method']})"))
-    return panels, classes, note
+        return feature_panels
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

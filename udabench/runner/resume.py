@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,64 @@ def load(path: Path, key: str) -> dict[str, Any] | None:
         return None
     return state if isinstance(state, dict) and state.get("key") == key else None
 
+
+
+class Checkpointing:
+    """Resume checkpoints around a run's steps. Before a phase, the phase a checkpoint stopped in is
+    restored (once the method has begun it, so that the optimisers it creates there take their
+    saved state); after a step, a checkpoint is written at the end of each phase and at least every
+    ``every`` seconds. ``run`` is the runner's :class:`~udabench.runner.loop.Training`."""
+
+    def __init__(self, path: Path, run, every: float):
+        self.path, self.run, self.every = path, run, every
+        self.saved = load(path, run.prepared.key)
+        self.last = time.perf_counter()
+        if self.saved is not None:
+            run.bar.write(f"udabench: resuming run {run.prepared.run_id} at step {self.saved['step']} of phase "
+                          f"'{run.phases[self.saved['phase']].name}' from its last checkpoint", file=sys.stderr)
+
+    @property
+    def first_phase(self) -> int:
+        """The index of the phase the run starts in: the phases before it are done."""
+        return self.saved["phase"] if self.saved is not None else 0
+
+    def before_phase(self, index: int) -> None:
+        saved, run = self.saved, self.run
+        if saved is None:
+            return
+        run.start_step, run.done, run.eval_time = saved["step"], saved["done"], saved["eval_time"]
+        run.losses.load_state(saved)
+        load_training_state(run.method, saved)
+        for role, state in saved["samplers"].items():
+            if role in run.batches.samplers:
+                run.batches.samplers[role].load_state(state)
+        set_random_states(saved["random"], run.batches.generators)
+        run.result.history[:] = saved["history"]
+        run.evaluator.points[:] = saved["evaluations"]
+        run.evaluator.confusion = saved["confusion"]
+        run.snapshotter.saved[:] = saved["snapshots"]
+        run.bar.update(run.done)
+        self.saved = None
+
+    def after_step(self, index: int, step: int, steps: int) -> None:
+        """After ``step`` steps of phase ``index``: everything the rest of the run depends on."""
+        if step != steps and time.perf_counter() - self.last < self.every:
+            return
+        run = self.run
+        save(self.path, {
+            "key": run.prepared.key, "phase": index, "step": step, "done": run.done, "eval_time": run.eval_time,
+            **run.losses.state(),
+            **training_state(run.method),
+            "random": random_states(run.batches.generators),
+            "samplers": {role: sampler.state() for role, sampler in run.batches.samplers.items()},
+            "history": run.result.history, "evaluations": run.evaluator.points, "confusion": run.evaluator.confusion,
+            "snapshots": run.snapshotter.saved,
+        })
+        self.last = time.perf_counter()
+
+    def after_run(self) -> None:
+        """Nothing yet: the last checkpoint stays until the run's result is recorded (:meth:`discard`)."""
+
+    def discard(self) -> None:
+        """The run is over (complete, or diverged, where resuming would diverge again)."""
+        self.path.unlink(missing_ok=True)

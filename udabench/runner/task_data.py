@@ -45,6 +45,52 @@ class IndexSampler:
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
 
+class TrainingBatches:
+    """A run's training batches: each domain's indices from its own :class:`IndexSampler` (one seeded
+    generator for all), images augmented on the device where the task asks for it, then normalised.
+    Target labels never leave this class: a batch holds only what a phase's ``inputs`` may see."""
+
+    def __init__(self, splits, task: TaskSpec, batch_size: int, seed: int, normalize, device):
+        import torch
+
+        self.splits, self.normalize, self.device = splits, normalize, device
+        self.dense = task.kind == "segmentation"
+        generator = torch.Generator().manual_seed(seed)
+        self.augment = augment_module.Augmenter(task.augment, task.resolution, seed)
+        self.samplers = {role: IndexSampler(len(splits[f"{role}_train"]), batch_size, generator,
+                                            splits[f"{role}_train"].images.device)
+                         for role in ("source", "target") if f"{role}_train" in splits}
+        # Every generator a batch draws from, by name, for a resume checkpoint.
+        self.generators = {"sampler": generator, **({"augment": self.augment.generator} if self.augment else {})}
+
+    def draw(self, role: str):
+        split = self.splits[f"{role}_train"]
+        indices = self.samplers[role].next()
+        images = split.images[indices].to(self.device, non_blocking=True)
+        labels = split.labels[indices].to(self.device, non_blocking=True)
+        if self.augment and self.dense:
+            images, labels = self.augment(images, labels)
+        elif self.augment:
+            images = self.augment(images)
+        return self.normalize(images), labels.long()
+
+    def batch(self, inputs):
+        """The next :class:`~udabench.method.Batch` of a phase that sees ``inputs``."""
+        from udabench.method import Batch
+
+        batch = Batch()
+        if "source" in inputs:
+            batch.source_x, batch.source_y = self.draw("source")
+        if "target" in inputs:
+            batch.target_x, _ = self.draw("target")
+        return batch
+
+    def forget_source(self) -> None:
+        """A source-free phase: from here on the source training data no longer exists for this run."""
+        self.splits.pop("source_train", None)
+        self.samplers.pop("source", None)
+
+
 class Normalizer:
     """uint8 images -> float, scaled to [0, 1] and normalised with the task's mean and std.
 
