@@ -38,7 +38,7 @@ def _plot_features(args, store, record):
     from udabench.hparams import parse_assignments
     from udabench.plots import _pyplot, plot_features
     from udabench.plugins import load_registry
-    from udabench.runner.pictures import feature_panels
+    from udabench.features import feature_panels
 
     _pyplot()  # no matplotlib: say so before models and data are loaded
     registry = load_registry()

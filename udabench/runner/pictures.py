@@ -279,13 +279,3 @@ class Snapshotter:
         path = self.pictures.finish(self.folder)
         if path is not None and str(path) not in self.saved:
             self.saved.append(str(path))
-
-
-def __getattr__(name: str):
-    # cli.py's 'plot --features' still imports feature_panels from here; it lives in udabench.features,
-    # with the store queries it makes, until that import names it there.
-    if name == "feature_panels":
-        from udabench.features import feature_panels
-
-        return feature_panels
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
