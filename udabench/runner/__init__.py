@@ -15,7 +15,8 @@ from udabench.runner.evaluation import (
 )
 from udabench.runner.loop import execute, resolve_device, seed_everything
 from udabench.runner.pictures import SegmentationPictures, Snapshotter, palette_for
-from udabench.runner.request import DEVICES, PreparedRun, RunRequest, _has_source_phase, prepare, run_key
+from udabench.options import DEVICES
+from udabench.runner.request import PreparedRun, RunRequest, _has_source_phase, prepare, run_key
 from udabench.runner.results import RunFailed, RunResult
 from udabench.runner.task_data import IndexSampler, Normalizer, load_task_data
 

@@ -16,7 +16,7 @@ from udabench.data import integrity
 from udabench.data.loading import DataSource, resolve_source
 from udabench.code import code_identity
 from udabench.errors import UdabenchError
-from udabench.options import DEVICES, PRECISIONS, default  # DEVICES: re-exported as udabench.runner.DEVICES
+from udabench.options import PRECISIONS, default
 from udabench.options import check as check_options
 from udabench.plugins import Registry
 from udabench.specs import BackboneSpec, MethodSpec, TaskSpec
