@@ -3,16 +3,13 @@ backbone learning-rate groups, one source step, and rates kept as tensors for a 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 from udabench.losses import task_loss
 from udabench.nets import is_backbone_parameter
-
-if TYPE_CHECKING:
-    from udabench.method import Batch
 
 
 def annealed_lr_factor(progress: float, alpha: float = 10.0, beta: float = 0.75) -> float:
@@ -65,8 +62,9 @@ def schedule_lr(optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any], pr
 
 
 def source_step(model: nn.Module, optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any],
-                progress: float, batch: Batch) -> dict[str, torch.Tensor]:
-    """One step of the shared recipe on a labelled source batch: the source phase of most methods."""
+                progress: float, batch) -> dict[str, torch.Tensor]:
+    """One step of the shared recipe on a labelled source ``batch`` (a :class:`udabench.method.Batch`):
+    the source phase of most methods."""
     schedule_lr(optimizer, hparams, progress)
     loss = task_loss(model(batch.source_x), batch.source_y)
     optimizer.zero_grad(set_to_none=True)
