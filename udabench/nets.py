@@ -3,13 +3,10 @@ from a generator's tanh output to the task's normalised space."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from udabench.method import MethodContext
 
 
 class TanhToTask(nn.Module):
@@ -31,8 +28,9 @@ class TanhToTask(nn.Module):
         return x if self.identity else x * self.scale + self.shift
 
 
-def tanh_to_task(context: "MethodContext") -> TanhToTask:
-    """The output map a generator of images for ``context``'s task ends with (after its tanh)."""
+def tanh_to_task(context) -> TanhToTask:
+    """The output map a generator of images for ``context``'s task (a :class:`udabench.method.MethodContext`)
+    ends with, after its tanh."""
     return TanhToTask(context.mean, context.std, context.in_channels)
 
 
@@ -93,7 +91,7 @@ def is_backbone_parameter(parameter: torch.Tensor) -> bool:
     return bool(getattr(parameter, _BACKBONE_MARK, False))
 
 
-def task_model(context: MethodContext, hparams: Mapping[str, Any]) -> nn.Module:
+def task_model(context, hparams: Mapping[str, Any]) -> nn.Module:
     """The network a method trains and predicts with: for classification a :class:`TaskModel`
     (backbone, bottleneck from ``bottleneck_dim``/``dropout``/``bottleneck_bn``, head); for
     segmentation the segmentation network ``context.make_backbone()`` builds, which has its own head."""

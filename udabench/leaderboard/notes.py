@@ -4,14 +4,11 @@ converged, and the footer that says where every number comes from."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from udabench.leaderboard.common import EMPTY, ORACLE_MARK
 from udabench.leaderboard.variants import budget_of, plain_name, point_text
 from udabench.specs import SuiteSpec
-
-if TYPE_CHECKING:
-    from udabench.leaderboard.board import Board
 
 VERSION_PACKAGES = ("udabench", "torch", "python")
 
@@ -167,7 +164,7 @@ def convergence_line(runs, suite: SuiteSpec) -> str:
             + "; ".join(items) + ".")
 
 
-def _footer(board: Board, runs, considered, no_points, no_metric, duplicates, unchosen, comparisons, sources,
+def _footer(board, runs, considered, no_points, no_metric, duplicates, unchosen, comparisons, sources,
             registry) -> list[str]:
     from udabench.leaderboard.protocol import REASONS
 
