@@ -6,10 +6,24 @@ from dataclasses import replace
 from udabench.api import SOURCE_PHASE, SOURCE_PHASE_HPARAMS, TASK_MODEL_HPARAMS, HParam, MethodSpec, Phase, hookimpl
 
 FACTORY = "udabench_label2image.method:Label2Image"
-DCGAN = "DCGAN's recipe"
 ADABN = "AdaBN, Li et al., ICLR 2017 workshop"
-# L_reg as udabench reads it (the paper's exact form is not public); its weights are udabench's choices.
-REG = "with reg (udabench's reading of L_reg, the paper's form is not public): "
+# Both variants' gan-phase Adam settings.
+GAN_OPTIMISERS = {
+    "generator_lr": HParam(2e-4, "Adam learning rate of the generator in the gan phase (the DCGAN and pix2pix "
+                                 "recipe)"),
+    "discriminator_lr": HParam(2e-4, "Adam learning rate of the discriminator in the gan phase (the DCGAN and "
+                                     "pix2pix recipe)"),
+    "adam_beta1": HParam(0.5, "Adam beta1 of both gan-phase optimisers (the DCGAN and pix2pix recipe)", below=1),
+}
+# The knobs of L_reg, udabench's reading of it (see ``reg``).
+REG = "with reg (udabench's choice): "
+# Both variants' VAT perturbation.
+VAT = {
+    "vat_epsilon": HParam(3.5, f"{REG}L2 norm of the adversarial perturbation per image, in normalised pixel "
+                               "units"),
+    "vat_xi": HParam(0.01, f"{REG}L2 norm of the random probe that finds the adversarial direction (one power "
+                           "iteration)"),
+}
 
 PHASES = (
     SOURCE_PHASE,
@@ -24,12 +38,10 @@ HPARAMS = {
                               "with the task model fixed (udabench's choice); the retrain phase runs --steps"),
     "noise_dim": HParam(100, "length of the generator's Gaussian noise vector z (udabench's choice)", positive=True),
     "generator_width": HParam(32, "channels of the generator's last hidden layer, earlier ones 2x and 4x "
-                                  f"(udabench's choice: half of {DCGAN}, for the CPU)", positive=True),
+                                  "(udabench's choice: half of DCGAN's 64, for the CPU)", positive=True),
     "discriminator_width": HParam(32, "channels of the discriminator's first layer, the second 2x (udabench's "
-                                      f"choice: half of {DCGAN})", positive=True),
-    "generator_lr": HParam(2e-4, f"Adam learning rate of the generator in the gan phase ({DCGAN})"),
-    "discriminator_lr": HParam(2e-4, f"Adam learning rate of the discriminator in the gan phase ({DCGAN})"),
-    "adam_beta1": HParam(0.5, f"Adam beta1 of both gan-phase optimisers ({DCGAN})", below=1),
+                                      "choice: half of DCGAN's 64)", positive=True),
+    **GAN_OPTIMISERS,
     "semantic_weight": HParam(1.0, "weight of the fixed task model's cross-entropy on G(y, z) for the sampled "
                                    "label y, next to the adversarial loss (udabench's choice)"),
     "semantic_start": HParam(0, "gan step from which the semantic loss counts; before it G learns from D alone "
@@ -47,10 +59,7 @@ HPARAMS = {
     "entropy_weight": HParam(0.1, f"{REG}weight of the mean entropy of the task model's target predictions"),
     "vat_weight": HParam(0.1, f"{REG}weight of the KL between target predictions and predictions on "
                               "adversarially perturbed target images"),
-    "vat_epsilon": HParam(3.5, f"{REG}L2 norm of the adversarial perturbation per image, in normalised pixel "
-                               "units"),
-    "vat_xi": HParam(0.01, f"{REG}L2 norm of the random probe that finds the adversarial direction (one power "
-                           "iteration)"),
+    **VAT,
     "target_statistics_steps": HParam(100, "gan steps at the start during which the fixed task model's batch-norm "
                                            f"statistics are re-estimated on target batches ({ADABN}; udabench's "
                                            "choice; 0 keeps the source's)"),
@@ -70,7 +79,6 @@ SEG_PHASES = (
 # The segmentation network has its own head: no bottleneck or dropout of the classification recipe.
 _SEG_TASK_MODEL = {name: hparam for name, hparam in TASK_MODEL_HPARAMS.items()
                    if name not in ("bottleneck_dim", "bottleneck_bn", "dropout")}
-PIX2PIX = "the pix2pix/DCGAN recipe"
 
 SEG_HPARAMS = {
     **_SEG_TASK_MODEL,
@@ -91,9 +99,7 @@ SEG_HPARAMS = {
                                       "small for the CPU; pix2pix: 64)", positive=True),
     "discriminator_layers": HParam(3, "stride-2 layers of the PatchGAN discriminator (pix2pix: 3; fewer where "
                                       "the images are too small for them)"),
-    "generator_lr": HParam(2e-4, f"Adam learning rate of the generator in the gan phase ({PIX2PIX})"),
-    "discriminator_lr": HParam(2e-4, f"Adam learning rate of the discriminator in the gan phase ({PIX2PIX})"),
-    "adam_beta1": HParam(0.5, f"Adam beta1 of both gan-phase optimisers ({PIX2PIX})", below=1),
+    **GAN_OPTIMISERS,
     "semantic_weight": HParam(1.0, "weight of the fixed network's per-pixel cross-entropy on G(y, z) against the "
                                    "label map y, next to the LSGAN loss (udabench's choice)"),
     "generated_weight": HParam(1.0, "weight of the per-pixel cross-entropy on generated (G(y, z), y) pairs in the "
@@ -103,9 +109,7 @@ SEG_HPARAMS = {
     "entropy_weight": HParam(0.1, f"{REG}weight of the mean per-pixel entropy of the target predictions"),
     "vat_weight": HParam(0.1, f"{REG}weight of the mean per-pixel KL between target predictions and predictions "
                               "on adversarially perturbed target images"),
-    "vat_epsilon": HParam(3.5, f"{REG}L2 norm of the adversarial perturbation per image, in normalised pixel "
-                               "units"),
-    "vat_xi": HParam(0.01, f"{REG}L2 norm of the random probe that finds the adversarial direction"),
+    **VAT,
     # The segmentation recipe keeps its behaviour: its networks' batch norm and DeepLab's small
     # learning rate were not part of the digit findings behind the classification defaults.
     "target_statistics_steps": HParam(0, "gan steps at the start during which the fixed network's batch-norm "
