@@ -73,7 +73,7 @@ TASK_MODEL_HPARAMS: dict[str, HParam] = {
                           choices=LR_SCHEDULES),
     "bottleneck_dim": HParam(256, "width of the bottleneck between backbone and head (udabench's choice)",
                              positive=True),
-    "bottleneck_bn": HParam(True, "batch norm in the bottleneck (false: no batch statistics for a model to "
+    "bottleneck_bn": HParam(True, "batch norm in the bottleneck (udabench's choice; false: no batch statistics for a model to "
                                   "carry from source to target; a --source-run must have been trained with "
                                   "the same value)"),
     "dropout": HParam(0.5, "dropout probability after the bottleneck (udabench's choice)", below=1),
