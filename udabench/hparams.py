@@ -21,7 +21,7 @@ class HParam:
     (``below=1``: a probability or an averaging rate, where 1 has no meaning). ``choices``
     enumerates the values of a string.
 
-        "dropout": HParam(0.5, "dropout after the bottleneck (DANN's recipe)", below=1),
+        "dropout": HParam(0.5, "dropout probability after the bottleneck (udabench's choice)", below=1),
     """
 
     default: Any
@@ -58,13 +58,12 @@ def defaults_of(declared: Mapping[str, HParam]) -> dict[str, Any]:
 
 
 LR_SCHEDULES = ("dann", "constant", "poly")
-DANN = "Ganin & Lempitsky, ICML 2015"
 # The task-model recipe several methods share: SGD with DANN's annealing, a bottleneck (batch-normed
 # unless ``bottleneck_bn`` is off) before the linear head. Methods copy these and add their own.
 # Tasks set ``backbone_lr_mult`` and ``weights`` through their protocol hyperparameters (Office-31:
 # 0.1 and ImageNet weights).
 TASK_MODEL_HPARAMS: dict[str, HParam] = {
-    "lr": HParam(0.01, f"initial SGD learning rate (DANN's recipe, {DANN})"),
+    "lr": HParam(0.01, "initial SGD learning rate (DANN's recipe, Ganin & Lempitsky, ICML 2015)"),
     "momentum": HParam(0.9, "SGD momentum (DANN's recipe)", below=1),
     "weight_decay": HParam(1e-3, "SGD weight decay (udabench's choice)"),
     "nesterov": HParam(True, "Nesterov momentum (udabench's choice)"),
@@ -73,9 +72,9 @@ TASK_MODEL_HPARAMS: dict[str, HParam] = {
                           choices=LR_SCHEDULES),
     "bottleneck_dim": HParam(256, "width of the bottleneck between backbone and head (udabench's choice)",
                              positive=True),
-    "bottleneck_bn": HParam(True, "batch norm in the bottleneck (udabench's choice; false: no batch statistics for a model to "
-                                  "carry from source to target; a --source-run must have been trained with "
-                                  "the same value)"),
+    "bottleneck_bn": HParam(True, "batch norm in the bottleneck (udabench's choice; false: no batch statistics "
+                                  "for a model to carry from source to target; a --source-run must have been "
+                                  "trained with the same value)"),
     "dropout": HParam(0.5, "dropout probability after the bottleneck (udabench's choice)", below=1),
     "backbone_lr_mult": HParam(1.0, "learning-rate multiplier of the backbone's parameters (e.g. 0.1 to "
                                     "fine-tune a pretrained backbone; the tasks' protocols set it)"),
@@ -91,8 +90,7 @@ TASK_MODEL_HPARAMS: dict[str, HParam] = {
 # shared source model (their key holds the source run's). No other stored run changes key.
 KEY_NEUTRAL: dict[str, Any] = {"backbone_lr_mult": 1.0, "weights": "none", "bottleneck_bn": True}
 # The image translator and PatchGAN of ``udabench.translation`` (CyCADA, SUIT): sizes smaller than
-# CycleGAN's so that a run fits a CPU, and CycleGAN's Adam settings. Methods reword the help where
-# their paper says more.
+# CycleGAN's so that a run fits a CPU, and CycleGAN's Adam settings.
 CYCLEGAN = "CycleGAN's official code"
 TRANSLATOR_HPARAMS: dict[str, HParam] = {
     "generator_width": HParam(16, f"channels of the generator's first layer, doubled at each downsampling "

@@ -283,7 +283,9 @@ class MethodSpec:
     phases: tuple[Phase, ...]
     hparams: Mapping[str, Any]
     description: str = ""
-    hparam_help: Mapping[str, str] = field(default_factory=dict, repr=False)  # made from ``hparams``
+    # Made from ``hparams``. Still a parameter so that a spec written the old way, with its help
+    # here, is refused with a message saying how to declare it, not with a TypeError.
+    hparam_help: Mapping[str, str] = field(default_factory=dict, repr=False)
     kinds: tuple[str, ...] = ("classification",)  # the task kinds (TASK_KINDS) the method can train on
     hparam_specs: Mapping[str, HParam] = field(init=False, repr=False)
 
