@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from udabench.errors import UdabenchError
-from udabench.hparams import TASK_MODEL_HPARAMS, parse_assignments, resolve
+from udabench.hparams import TASK_MODEL_HPARAMS, defaults_of, parse_assignments, resolve
 from udabench.api import annealed_lr_factor, grl_coefficient, reverse_gradient
 from udabench_metrics.functions import accuracy, mean_class_accuracy
 
@@ -28,9 +28,10 @@ def test_schedules_follow_the_dann_paper():
 
 
 def test_hyperparameters_are_coerced_to_the_default_type():
-    values = resolve("m", TASK_MODEL_HPARAMS, parse_assignments(["lr=0.1", "nesterov=false", "bottleneck_dim=64"]))
+    values = resolve("m", defaults_of(TASK_MODEL_HPARAMS),
+                     parse_assignments(["lr=0.1", "nesterov=false", "bottleneck_dim=64"]), TASK_MODEL_HPARAMS)
     assert values["lr"] == 0.1 and values["nesterov"] is False and values["bottleneck_dim"] == 64
-    assert values["momentum"] == TASK_MODEL_HPARAMS["momentum"]
+    assert values["momentum"] == TASK_MODEL_HPARAMS["momentum"].default
 
 
 @pytest.mark.parametrize("assignment, message", [
@@ -46,7 +47,7 @@ def test_hyperparameters_are_coerced_to_the_default_type():
 ])
 def test_bad_hyperparameters_are_clear_errors(assignment, message):
     with pytest.raises(UdabenchError, match=message.replace("(", r"\(").replace("'", "'")):
-        resolve("m", TASK_MODEL_HPARAMS, parse_assignments([assignment]))
+        resolve("m", defaults_of(TASK_MODEL_HPARAMS), parse_assignments([assignment]), TASK_MODEL_HPARAMS)
 
 
 def test_metrics():

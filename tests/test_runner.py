@@ -10,10 +10,14 @@ import torch.nn.functional as F
 
 from udabench.errors import UdabenchError
 from udabench.hookspecs import hookimpl
+from udabench.hparams import HParam
 from udabench.api import Method, TaskModel
 from udabench.plugins import load_registry
 from udabench.runner import RunFailed, RunRequest, execute, load_checkpoint, prepare
 from udabench.specs import MethodSpec, Phase
+
+# The test methods' one hyperparameter: the step whose update raises.
+EXPLODE_AT = HParam(0, "step whose update raises an error (0: none)")
 
 
 class SpyMethod(Method):
@@ -50,9 +54,9 @@ def udabench_methods():
     return [
         MethodSpec("spy-free", f"{__name__}:SpyMethod", "source-free",
                    (Phase("source", frozenset({"source"}), "source_steps"), Phase("adapt", frozenset({"target"}))),
-                   {"source_steps": 2, "explode_at": 0}),
+                   {"source_steps": HParam(2, "steps of the source phase"), "explode_at": EXPLODE_AT}),
         MethodSpec("spy-uda", f"{__name__}:SpyMethod", "uda", (Phase("train", frozenset({"source", "target"})),),
-                   {"explode_at": 0}),
+                   {"explode_at": EXPLODE_AT}),
     ]
 
 
@@ -161,7 +165,7 @@ class FloatLogMethod(SpyMethod):
 
 def test_update_must_return_tensors(registry, tiny_digits):
     spec = MethodSpec("floaty", f"{__name__}:FloatLogMethod", "uda", (Phase("train", frozenset({"source"})),),
-                      {"explode_at": 0})
+                      {"explode_at": EXPLODE_AT})
     local = registry_with(spec)
     request = request_for(tiny_digits, "floaty", steps=1)
     with pytest.raises(UdabenchError, match="returned float for 'loss' from update"):
@@ -247,7 +251,7 @@ def test_snapshots_are_saved_as_png_grids(tiny_digits, tmp_path):
     from PIL import Image
 
     spec = MethodSpec("snappy", f"{__name__}:SnapshotMethod", "uda", (Phase("train", frozenset({"source"})),),
-                      {"explode_at": 0})
+                      {"explode_at": EXPLODE_AT})
     local = registry_with(spec)
     request = request_for(tiny_digits, "snappy", steps=8, snapshots=2)
     execute(prepare(local, request), local, request, tmp_path)

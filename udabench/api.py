@@ -13,7 +13,7 @@ import importlib
 
 from udabench.errors import UdabenchError
 from udabench.hookspecs import hookimpl
-from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HELP, TASK_MODEL_HPARAMS, TRANSLATOR_HPARAMS
+from udabench.hparams import SOURCE_PHASE_HPARAMS, TASK_MODEL_HPARAMS, TRANSLATOR_HPARAMS, HParam
 from udabench.specs import (
     IGNORE_LABEL,
     SOURCE_PHASE,
@@ -84,8 +84,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "IGNORE_LABEL", "SOURCE_PHASE", "SOURCE_PHASE_HPARAMS", "TASK_MODEL_HELP", "TASK_MODEL_HPARAMS",
-    "TRANSLATOR_HPARAMS", "UNPINNED", "BackboneSpec", "DatasetSpec", "MethodSpec", "MetricSpec", "Phase",
+    "IGNORE_LABEL", "SOURCE_PHASE", "SOURCE_PHASE_HPARAMS", "TASK_MODEL_HPARAMS",
+    "TRANSLATOR_HPARAMS", "UNPINNED", "BackboneSpec", "DatasetSpec", "HParam", "MethodSpec", "MetricSpec", "Phase",
     "ReportedResult", "ReportedRow", "ReportedTable", "SuiteSpec", "TaskSpec", "UdabenchError", "cells_of",
     "hookimpl", *_LAZY,
 ]

@@ -7,6 +7,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from udabench.hparams import HParam, defaults_of
+
 SETTINGS = ("uda", "source-free")
 # What a task's labels are: one class per image, or one class per pixel (a label map).
 TASK_KINDS = ("classification", "segmentation")
@@ -271,7 +273,12 @@ SOURCE_PHASE = Phase("source", frozenset({"source"}), steps_param="source_steps"
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method: its setting, its phases, its hyperparameters with defaults, and where its code is."""
+    """A method: its setting, its phases, its hyperparameters, and where its code is.
+
+    ``hparams`` is given as name -> ``udabench.hparams.HParam``, one declaration per hyperparameter;
+    the spec keeps the declarations in ``hparam_specs`` and makes ``hparams`` the name -> default
+    mapping and ``hparam_help`` the name -> help mapping that runs, run keys and listings read.
+    """
 
     name: str
     factory: str
@@ -279,8 +286,11 @@ class MethodSpec:
     phases: tuple[Phase, ...]
     hparams: Mapping[str, Any]
     description: str = ""
-    hparam_help: Mapping[str, str] = field(default_factory=dict)
+    # Made from ``hparams``. Still a parameter so that a spec written the old way, with its help
+    # here, is refused with a message saying how to declare it, not with a TypeError.
+    hparam_help: Mapping[str, str] = field(default_factory=dict, repr=False)
     kinds: tuple[str, ...] = ("classification",)  # the task kinds (TASK_KINDS) the method can train on
+    hparam_specs: Mapping[str, HParam] = field(init=False, repr=False)
 
     def __post_init__(self):
         unknown = [kind for kind in self.kinds if kind not in TASK_KINDS]
@@ -290,6 +300,21 @@ class MethodSpec:
             raise ValueError(f"method '{self.name}': setting must be one of {SETTINGS}, not '{self.setting}'")
         if self.setting == "source-free" and any("source" in p.inputs for p in self.phases[1:]):
             raise ValueError(f"method '{self.name}': a source-free method may see source data only in its first phase")
+        for name, hparam in self.hparams.items():
+            if not isinstance(hparam, HParam):
+                raise ValueError(f"method '{self.name}': hyperparameter '{name}' is a bare default ({hparam!r}); "
+                                 f"declare it as HParam(default, help) from udabench.api")
+            if name in self.hparam_help:
+                raise ValueError(f"method '{self.name}': hyperparameter '{name}' has its help in hparam_help; "
+                                 f"give it in its HParam(default, help) instead")
+            if not hparam.help.strip():
+                raise ValueError(f"method '{self.name}': hyperparameter '{name}' has no help text")
+            problem = hparam.problem(name, hparam.default)
+            if problem:
+                raise ValueError(f"method '{self.name}': default of {problem}")
+        object.__setattr__(self, "hparam_specs", dict(self.hparams))
+        object.__setattr__(self, "hparams", defaults_of(self.hparam_specs))
+        object.__setattr__(self, "hparam_help", {name: h.help for name, h in self.hparam_specs.items()})
 
 
 @dataclass(frozen=True)

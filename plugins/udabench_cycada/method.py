@@ -96,7 +96,7 @@ udabench's choices:
   (``semantic_true_labels`` turns that on) and weighs one generator's GAN loss twice (G_A's, source
   -> target); here both GAN terms have weight 1;
 - batch norm for f_s's labels: per-domain batch statistics (``semantic_batch_norm=domain``), the
-  official code's, rather than AdaBN's target statistics (``udabench.method.TargetStatistics``, as
+  official code's, rather than AdaBN's target statistics (``udabench.api.TargetStatistics``, as
   3C-GAN and Label2Image use for a fixed labeller): f_s's weights change every step, so statistics
   re-estimated on earlier target batches would belong to earlier weights, and a translated batch
   G_st(x_s) is not yet distributed like real target images while the translator learns; its own

@@ -4,9 +4,10 @@ Source and target batches go through the task model in one forward pass, so batc
 are shared between the domains. The discriminator (two batch-normed hidden layers) follows the
 widely used Office-31 recipe; the GRL and learning-rate schedules follow the paper.
 
-The step is static (:mod:`udabench.capture`): ``update`` writes the step's learning rates and GRL
-coefficient into tensors, and ``static_update`` (forward, backward, SGD step) reads them, so that the
-runner can compile and capture it whole.
+The step is static (see :class:`udabench.method.Method`): ``update_train`` writes the step's learning
+rates and GRL coefficient into tensors, and ``static_update`` (forward, backward, SGD step) reads
+them, so that the runner can compile and capture it whole. The domain loss is the shared
+``domain_adversarial_loss``.
 """
 
 import torch

@@ -1,6 +1,6 @@
 """Registers the ``dann`` method."""
 
-from udabench.api import TASK_MODEL_HELP, TASK_MODEL_HPARAMS, MethodSpec, Phase, hookimpl
+from udabench.api import TASK_MODEL_HPARAMS, HParam, MethodSpec, Phase, hookimpl
 
 
 @hookimpl
@@ -11,12 +11,13 @@ def udabench_methods():
             factory="udabench_dann.method:DANN",
             setting="uda",
             phases=(Phase("train", frozenset({"source", "target"})),),
-            hparams={**TASK_MODEL_HPARAMS, "trade_off": 1.0, "discriminator_dim": 1024, "grl_gamma": 10.0},
-            hparam_help={
-                **TASK_MODEL_HELP,
-                "trade_off": "weight of the domain loss",
-                "discriminator_dim": "hidden width of the batch-normed domain discriminator (two layers)",
-                "grl_gamma": "GRL coefficient 2 / (1 + exp(-gamma p)) - 1 (paper: 10)",
+            hparams={
+                **TASK_MODEL_HPARAMS,
+                "trade_off": HParam(1.0, "weight of the domain loss (Ganin & Lempitsky, ICML 2015: 1)"),
+                "discriminator_dim": HParam(1024, "hidden width of the batch-normed domain discriminator, two "
+                                                  "layers (Ganin et al., JMLR 2016: 1024)", positive=True),
+                "grl_gamma": HParam(10.0, "GRL coefficient 2 / (1 + exp(-gamma p)) - 1 over progress p "
+                                          "(Ganin & Lempitsky, ICML 2015: 10)"),
             },
             description="domain-adversarial training with a gradient-reversal layer (Ganin & Lempitsky 2015)",
         )

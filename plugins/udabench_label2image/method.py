@@ -39,7 +39,7 @@ udabench's choices (the paper's figures are not available here):
   norm 1e-6 the float32 gradient pointed well away from the float64 one in a check on the digit
   backbone (cosine about 0.2), at 0.01 it agreed (about 0.99). The VAT passes run T with dropout off
   and without updating its batch-norm running statistics, so the KL measures only the perturbation;
-  the term is the shared ``vat_loss`` of ``udabench.method`` (directions normalised per sample after
+  the term is the shared ``vat_loss`` of ``udabench.api`` (directions normalised per sample after
   a division by their largest absolute value; a sample whose gradient vanishes keeps its random
   direction).
 - networks: a DCGAN-style generator (z concatenated with the one-hot label, a linear projection to

@@ -101,7 +101,7 @@ def prepare(registry: Registry, request: RunRequest) -> PreparedRun:
     backbone = registry.get("backbones", backbone_name)
     augment_module.check(task)
     defaults = {**method.hparams, **{k: v for k, v in task.hparams.items() if k in method.hparams}}
-    values = hparams_module.resolve(method.name, defaults, request.overrides)
+    values = hparams_module.resolve(method.name, defaults, request.overrides, method.hparam_specs)
     weights_file = None
     if isinstance(values.get("weights"), str) and weights_module.kind(values["weights"]) == "file":
         values["weights"] = weights_file = weights_module.resolve_file(values["weights"])
