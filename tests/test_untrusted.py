@@ -191,3 +191,43 @@ def test_a_clean_export_imports_its_pictures_and_weights_and_nothing_else(place,
     assert sorted(str(p.relative_to(landed)) for p in landed.rglob("*")) == [
         "images", "images/generated-adapt-000010.png", "model.pt"]
     assert (place["store"].artifact_root / "aaaaaaaaaaaa" / "model.pt").read_bytes() == b"the user's own weights"
+
+
+# --- resume checkpoints ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("hostile", "holds objects other than tensors and plain values"),
+    ("truncated", "cannot be read"),
+    ("another run's", "belongs to another run"),
+])
+def test_a_resume_checkpoint_that_is_not_the_runs_own_is_one_line_and_a_fresh_start(tmp_path, capsys, kind, words):
+    import torch
+
+    from udabench.plugins import load_registry
+    from udabench.runner import RunRequest, prepare
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    store = Store(tmp_path / "store" / "results.sqlite")
+    key = prepare(load_registry(warn=False), RunRequest(method="source-only", task="toy-2d", steps=10)).key
+    folder = store.artifact_root / key[:12]
+    folder.mkdir(parents=True)
+    if kind == "hostile":
+        torch.save({"key": key, "payload": Payload()}, folder / "resume.pt")
+    elif kind == "truncated":
+        torch.save({"key": key, "step": 3}, folder / "resume.pt")
+        (folder / "resume.pt").write_bytes((folder / "resume.pt").read_bytes()[:40])
+    else:
+        torch.save({"key": "0" * 64, "step": 3}, folder / "resume.pt")
+    code = main(["run", "--method", "source-only", "--task", "toy-2d", "--steps", "10", "--device", "cpu",
+                 "--store", str(store.path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 0 and not marker.exists()
+    lines = [line for line in err.splitlines() if "resume checkpoint" in line]
+    assert len(lines) == 1 and words in lines[0] and "starts afresh" in lines[0]
+    assert store.get(key)["status"] == "ok"

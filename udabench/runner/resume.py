@@ -47,7 +47,11 @@ def random_states(generators: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    # NumPy's state as a tensor and plain numbers, so that the checkpoint loads without pickle (load).
+    algorithm, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    numpy_state = (algorithm, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss),
+                   float(cached_gaussian))
+    states = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate(),
               "generators": {name: generator.get_state() for name, generator in generators.items()}}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -59,7 +63,8 @@ def set_random_states(states: dict[str, Any], generators: dict[str, Any]) -> Non
     import torch
 
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    algorithm, keys, position, has_gauss, cached_gaussian = states["numpy"]
+    np.random.set_state((algorithm, keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
     random.setstate(states["python"])
     for name, generator in generators.items():
         generator.set_state(states["generators"][name])
@@ -79,16 +84,27 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 
 def load(path: Path, key: str) -> dict[str, Any] | None:
-    """The checkpoint at ``path`` if it belongs to the run ``key`` and can be read; else ``None``."""
+    """The checkpoint at ``path`` if it belongs to the run ``key`` and can be read; else ``None``, with
+    one line on standard error saying why the run starts afresh.
+
+    It is read with ``weights_only=True``: tensors and plain Python values only, so a file planted in
+    a run's folder cannot run code when it is read (a pickled object is refused, not built)."""
     import torch
 
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a file from another version, or damaged: start the run afresh
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # damaged, cut off, from another version, or holding objects: start afresh
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = "it holds objects other than tensors and plain values" if "Weights only" in reason else reason
+        print(f"udabench: the resume checkpoint {path} cannot be read ({reason[:200]}); the run starts afresh",
+              file=sys.stderr)
         return None
-    return state if isinstance(state, dict) and state.get("key") == key else None
+    if not isinstance(state, dict) or state.get("key") != key:
+        print(f"udabench: the resume checkpoint {path} belongs to another run; the run starts afresh", file=sys.stderr)
+        return None
+    return state
 
 
 
