@@ -77,17 +77,15 @@ def fixed(model: nn.Module, own_batch_statistics: bool = False):
     """``model`` as a fixed labeller inside the block: no gradient into its weights (gradients still
     reach its input), dropout off, batch norm on its running statistics, or with
     ``own_batch_statistics`` on each batch's own statistics (its running ones untouched)."""
-    with modes_kept(model):
+    # In eval mode batch norm reads its running statistics and never updates them, so leaving them
+    # untouched only matters with own_batch_statistics; one path serves both.
+    with modes_kept(model), running_stats_untouched(model), frozen(model):
         model.eval()
-        if not own_batch_statistics:
-            with frozen(model):
-                yield model
-            return
-        for module in model.modules():
-            if is_batch_norm(module):
-                module.train()
-        with running_stats_untouched(model), frozen(model):
-            yield model
+        if own_batch_statistics:
+            for module in model.modules():
+                if is_batch_norm(module):
+                    module.train()
+        yield model
 
 
 class TargetStatistics:
@@ -131,14 +129,10 @@ class TargetStatistics:
 @contextlib.contextmanager
 def probing(model: nn.Module):
     """Dropout off and batch-norm running statistics untouched (batch statistics still used)."""
-    dropouts = [m for m in model.modules() if is_dropout(m) and m.training]
-    for m in dropouts:
-        m.eval()
-    try:
-        with running_stats_untouched(model):
-            yield
-    finally:
-        for m in dropouts:
-            m.train()
+    with modes_kept(model), running_stats_untouched(model):
+        for module in model.modules():
+            if is_dropout(module):
+                module.eval()
+        yield
 
 
