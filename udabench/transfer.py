@@ -210,10 +210,15 @@ def exported_files(path: Path, record: dict[str, Any], where: str) -> list[tuple
         if not (picture or inside == Path(WEIGHTS_FILE)) or not item.is_file():
             raise UdabenchError(f"{where}: field 'artifacts': {inside} is not a file an export writes "
                                 f"(images/*.png and {WEIGHTS_FILE} only)")
-        if picture and item.read_bytes()[:len(PNG_SIGNATURE)] != PNG_SIGNATURE:
+        if picture and not _starts_with(item, PNG_SIGNATURE):
             raise UdabenchError(f"{where}: field 'artifacts': {inside} is not a PNG picture")
         files.append((item, inside))
     return files
+
+
+def _starts_with(path: Path, signature: bytes) -> bool:
+    with path.open("rb") as file:
+        return file.read(len(signature)) == signature
 
 
 def import_runs(paths: Iterable[str | Path], store) -> dict[str, int]:

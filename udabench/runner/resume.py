@@ -11,6 +11,7 @@ uninterrupted one. The file names the run's key, so a checkpoint is never taken 
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import sys
 import time
@@ -95,9 +96,13 @@ def load(path: Path, key: str) -> dict[str, Any] | None:
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # damaged, cut off, from another version, or holding objects: start afresh
+    except pickle.UnpicklingError:  # what weights_only refuses to build
+        reason = "it holds objects other than tensors and plain values"
+    except Exception as exc:  # damaged, cut off, or from another version
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        reason = "it holds objects other than tensors and plain values" if "Weights only" in reason else reason
+    else:
+        reason = None
+    if reason is not None:
         print(f"udabench: the resume checkpoint {path} cannot be read ({reason[:200]}); the run starts afresh",
               file=sys.stderr)
         return None
