@@ -74,6 +74,23 @@ def artifacts(place, run_id=KEY[:12]) -> Path:
     return folder
 
 
+class Payload:
+    """Unpickling it runs a shell command that touches ``marker``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def plant_checkpoint(path: Path, key: str, marker: Path) -> None:
+    """A resume checkpoint of run ``key`` whose loading with pickle would touch ``marker``."""
+    import torch
+
+    torch.save({"key": key, "payload": Payload(marker)}, path)
+
+
 # --- the two attacks --------------------------------------------------------------------------------
 
 
@@ -88,21 +105,14 @@ def test_a_run_id_that_climbs_out_of_the_store_deletes_nothing(place, capsys):
 
 
 def test_a_planted_resume_checkpoint_is_never_imported_and_never_run(place, capsys, tmp_path):
-    import torch
-
     from udabench.plugins import load_registry
     from udabench.runner import RunRequest, prepare
 
     marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
     request = RunRequest(method="source-only", task="toy-2d", steps=10)
     key = prepare(load_registry(warn=False), request).key
     folder = artifacts(place, key[:12])
-    torch.save({"key": key, "payload": Payload()}, folder / "resume.pt")
+    plant_checkpoint(folder / "resume.pt", key, marker)
     refused(place, [row(key=key, run_id=key[:12], status="failed", artifacts=f"runs-artifacts/{key[:12]}")], capsys,
             "line 1", "field 'artifacts'", "resume.pt")
     # the user's next run of that key trains from scratch and runs nothing
@@ -208,17 +218,12 @@ def test_a_resume_checkpoint_that_is_not_the_runs_own_is_one_line_and_a_fresh_st
     from udabench.runner import RunRequest, prepare
 
     marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
     store = Store(tmp_path / "store" / "results.sqlite")
     key = prepare(load_registry(warn=False), RunRequest(method="source-only", task="toy-2d", steps=10)).key
     folder = store.artifact_root / key[:12]
     folder.mkdir(parents=True)
     if kind == "hostile":
-        torch.save({"key": key, "payload": Payload()}, folder / "resume.pt")
+        plant_checkpoint(folder / "resume.pt", key, marker)
     elif kind == "truncated":
         torch.save({"key": key, "step": 3}, folder / "resume.pt")
         (folder / "resume.pt").write_bytes((folder / "resume.pt").read_bytes()[:40])
